@@ -1,0 +1,61 @@
+# pitlake — one front door. `make` (or `make help`) lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.pitlake-installed
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test lint format typecheck bench bench-ingest airflow lock clean check-python
+
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required: found " + sys.version.split()[0] + "; set PYTHON=/path/to/python3.11")'
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | check-python
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip install --quiet --python $(PY) -r requirements.txt -r requirements-dev.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv, install the pinned requirements, check Java 17+, fetch the Delta jars once
+	@$(PY) -m pitlake check-java
+	@$(PY) -m pitlake install-jars
+
+demo: install ## run the pipeline on embedded defaults (local Airflow + Spark + Delta) for the demo dates
+	$(PY) -m pitlake demo
+
+test: install ## run the test suite (unit, Spark, DAG integrity, end-to-end `airflow dags test`)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install ## ruff + mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install ## run every benchmark and write docs/benchmarks.md
+	$(PY) -m pitlake.bench all
+
+bench-ingest: install ## ingestion of 1M events/day on local[2] and DAG parse times
+	$(PY) -m pitlake.bench ingest
+
+airflow: install ## start `airflow standalone` on 127.0.0.1:8080 (login printed; password in $PITLAKE_HOME/airflow)
+	$(PY) -m pitlake airflow standalone
+
+lock: ## recompile requirements*.txt from requirements*.in (needs network)
+	$(UV) pip compile --quiet --python-version 3.11 requirements.in -o requirements.txt
+	$(UV) pip compile --quiet --python-version 3.11 requirements-dev.in -o requirements-dev.txt
+
+clean: ## remove generated state (.pitlake/ lake, airflow, mlflow; keeps the jars) and caches
+	rm -rf .pitlake/landing .pitlake/lake .pitlake/airflow .pitlake/mlflow .pitlake/gx .pitlake/runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,77 @@
+"""
+### feature_pipeline
+
+Daily: one run covers the data interval `[D 00:00, D+1 00:00)` UTC.
+
+1. `generate_demo_data`: in demo mode (`PITLAKE_DEMO=1`) writes the synthetic shop's landing
+   files for D; skipped otherwise (real feeds drop the files themselves).
+2. `ingest_events`, `ingest_customers`: Spark jobs (`jobs/ingest_*.py`, submitted on the
+   `spark_default` connection) load D's landing files into `bronze.events` and the SCD2
+   `bronze.customers`; bad lines go to `quarantine.*` with a reason. Each emits its table's
+   Asset event with the committed Delta version.
+
+A rerun of D replaces exactly D's rows. `max_active_runs=1`: days build on each other (the late
+window of ingestion, all-history features) and Delta writes to one table are serialised.
+Backfill: `airflow backfill create --dag-id feature_pipeline --from-date 2026-01-01 --to-date 2026-01-07`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import CronDataIntervalTimetable, dag, task
+from pitlake.airflow.assets import BRONZE_CUSTOMERS, BRONZE_EVENTS
+from pitlake.airflow.callbacks import log_failure
+from pitlake.airflow.operators import PitlakeSparkSubmitOperator
+
+DAY = "{{ data_interval_start.strftime('%Y-%m-%d') }}"
+
+
+@dag(
+    dag_id="feature_pipeline",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["pitlake", "features"],
+    default_args={
+        "owner": "pitlake",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+        "on_failure_callback": log_failure,
+    },
+)
+def feature_pipeline() -> None:
+    @task(retries=0)
+    def generate_demo_data(data_interval_start: datetime | None = None) -> dict:
+        from airflow.exceptions import AirflowSkipException
+        from pitlake import settings
+        from pitlake.demo_cli import generate_range
+
+        if not settings.demo_mode():
+            raise AirflowSkipException("not in demo mode (PITLAKE_DEMO unset): landing files come from upstream")
+        assert data_interval_start is not None
+        day = data_interval_start.date()
+        return generate_range(settings.load(), day, day)
+
+    ingest_events = PitlakeSparkSubmitOperator(
+        task_id="ingest_events",
+        stage="ingest_events",
+        application_args=["--date", DAY],
+        outlets=[BRONZE_EVENTS],
+        trigger_rule="none_failed",
+    )
+    ingest_customers = PitlakeSparkSubmitOperator(
+        task_id="ingest_customers",
+        stage="ingest_customers",
+        application_args=["--date", DAY],
+        outlets=[BRONZE_CUSTOMERS],
+        trigger_rule="none_failed",
+    )
+    generate_demo_data() >> [ingest_events, ingest_customers]
+
+
+feature_pipeline()

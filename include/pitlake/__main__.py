@@ -1,0 +1,93 @@
+"""``python -m pitlake <command>``: install-jars, check-java, airflow, demo, run-day, generate, summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pitlake.errors import PitlakeError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pitlake", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check-java", help="fail with a clear message unless Java 17+ is installed")
+    sub.add_parser("install-jars", help="resolve the Delta Lake jars into $PITLAKE_HOME/jars (once)")
+    air = sub.add_parser("airflow", help="run the airflow CLI against the embedded local Airflow")
+    air.add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("airflow-env", help="print the local Airflow environment as shell exports")
+    gen = sub.add_parser("generate", help="write demo landing files for a date range")
+    gen.add_argument("--start", required=True)
+    gen.add_argument("--end")
+    demo = sub.add_parser("demo", help="run feature_pipeline with `airflow dags test` for the demo days")
+    demo.add_argument("--start", help="first demo day (default: PITLAKE_DEMO_START)")
+    demo.add_argument("--days", type=int, default=3, help="number of demo days (default 3)")
+    run_day = sub.add_parser("run-day", help="`airflow dags test` a DAG for the data interval of one day")
+    run_day.add_argument("dag_id")
+    run_day.add_argument("date")
+    sub.add_parser("summary", help="print the lake's tables, Delta versions and row counts")
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except PitlakeError as err:
+        print(f"pitlake {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from pitlake import settings
+
+    s = settings.load()
+    if args.command == "check-java":
+        from pitlake.spark import check_java
+
+        print(f"Java {check_java()} found")
+    elif args.command == "install-jars":
+        from pitlake.jars import ensure_delta_jars
+
+        jars = ensure_delta_jars(s)
+        print("Delta jars ready: " + ", ".join(j.name for j in jars))
+    elif args.command == "airflow":
+        from pitlake.airflow.local import run_airflow
+
+        rest = args.args[1:] if args.args[:1] == ["--"] else args.args
+        return run_airflow(rest, s, check=False)
+    elif args.command == "airflow-env":
+        import shlex
+
+        from pitlake.airflow.local import airflow_env
+
+        base: dict[str, str] = {}
+        for key, value in sorted(airflow_env(s, base).items()):
+            if key != "PATH":
+                print(f"export {key}={shlex.quote(value)}")
+    elif args.command == "generate":
+        from pitlake.dates import parse_date
+        from pitlake.demo_cli import generate_range
+
+        start = parse_date(args.start, what="--start")
+        end = parse_date(args.end, what="--end") if args.end else start
+        result = generate_range(s, start, end)
+        print(f"wrote landing files for {len(result['days'])} days under {result['landing']}")
+    elif args.command == "demo":
+        from pitlake.airflow.local import run_demo
+        from pitlake.dates import parse_date
+
+        start = parse_date(args.start or s.demo_start, what="demo start")
+        return run_demo(s, start, args.days)
+    elif args.command == "run-day":
+        from pitlake.airflow.local import ensure_db, run_dag_for_day
+        from pitlake.dates import parse_date
+
+        day = parse_date(args.date, what="date")
+        ensure_db(s)
+        return run_dag_for_day(args.dag_id, day, s)
+    elif args.command == "summary":
+        from pitlake.report import print_lake_summary
+
+        print_lake_summary(s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Airflow integration: the only place in the library that imports Airflow."""

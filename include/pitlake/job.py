@@ -1,0 +1,54 @@
+"""The shared frame of every ``jobs/<stage>.py`` entry point: arguments, logging, result, exit code.
+
+A job prints its result as one JSON line prefixed with ``PITLAKE_RESULT`` and writes it to
+``--result-file`` (default ``$PITLAKE_HOME/runs/<stage>/<key>.json``) so an Airflow task can
+attach the committed Delta version to the Asset event it emits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pitlake import settings as settings_mod
+from pitlake.errors import PitlakeError
+
+RESULT_PREFIX = "PITLAKE_RESULT "
+
+
+def result_path(settings: settings_mod.Settings, stage: str, key: str) -> Path:
+    return settings.runs_dir / stage / f"{key}.json"
+
+
+def write_result(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2, sort_keys=True, default=str))
+    tmp.replace(path)
+
+
+def run(
+    stage: str,
+    parser: argparse.ArgumentParser,
+    body: Callable[[argparse.Namespace, settings_mod.Settings], tuple[str, dict[str, Any]]],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Parse ``argv``, run ``body`` (which returns ``(result_key, result)``), report, return an exit code."""
+    parser.add_argument("--result-file", type=Path, help="where to write the JSON result (default under runs/)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_mod.load()
+    try:
+        key, result = body(args, settings)
+    except PitlakeError as err:
+        print(f"pitlake {stage}: error: {err}", file=sys.stderr)
+        return 2
+    result = {"stage": stage, **result}
+    write_result(args.result_file or result_path(settings, stage, key), result)
+    print(RESULT_PREFIX + json.dumps(result, sort_keys=True, default=str), flush=True)
+    return 0

@@ -1,0 +1,53 @@
+"""Shared fixtures: one Delta-enabled SparkSession for the whole run, and a scratch PITLAKE_HOME."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pitlake import settings as settings_mod
+
+# Airflow imported in this process (DAG integrity tests) must not touch ~/airflow.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="pitlake-test-airflow-")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(settings_mod.REPO_ROOT / "dags")
+
+
+@pytest.fixture(scope="session")
+def repo_settings() -> settings_mod.Settings:
+    """The repository's settings: where ``make install`` put the Delta jars."""
+    return settings_mod.load()
+
+
+@pytest.fixture(scope="session")
+def spark(repo_settings: settings_mod.Settings) -> Iterator[object]:
+    from pitlake.jars import ensure_delta_jars
+    from pitlake.spark import get_spark
+
+    ensure_delta_jars(repo_settings)
+    local = dataclasses.replace(
+        repo_settings,
+        spark_master="local[2]",
+        spark_conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"},
+    )
+    session = get_spark("pitlake-tests", local)
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def lake(tmp_path: Path, repo_settings: settings_mod.Settings) -> settings_mod.Settings:
+    """Settings whose PITLAKE_HOME is a fresh temporary folder (landing, lake, runs...)."""
+    return dataclasses.replace(repo_settings, home=tmp_path / "home")
+
+
+def write_landing(settings: settings_mod.Settings, source: str, day: str, lines: list[str], part: int = 0) -> Path:
+    folder = settings.landing / source / f"date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"part-{part:04d}.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path

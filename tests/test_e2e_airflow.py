@@ -1,0 +1,62 @@
+"""End to end: `airflow dags test feature_pipeline` on a fresh AIRFLOW_HOME and PITLAKE_HOME."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from pitlake.settings import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def run_pitlake(args, env, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "pitlake", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def fresh_home(tmp_path_factory, repo_settings):
+    home = tmp_path_factory.mktemp("e2e") / "home"
+    home.mkdir()
+    (home / "jars").symlink_to(repo_settings.jars_dir, target_is_directory=True)
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PITLAKE_HOME": str(home),
+        "PITLAKE_DEMO_CUSTOMERS": "200",
+        "PITLAKE_DEFECT_RATE": "0.05",
+        "HOME": str(home),
+    }
+    return home, env
+
+
+def test_feature_pipeline_runs_one_day_end_to_end(fresh_home):
+    from deltalake import DeltaTable
+
+    home, env = fresh_home
+    proc = run_pitlake(["run-day", "feature_pipeline", "2026-01-01"], env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (home / "airflow" / "airflow.db").exists()
+    results = {p.name.split(".")[0]: json.loads(p.read_text()) for p in (home / "runs" / "airflow").rglob("*.json")}
+    assert set(results) == {"ingest_events", "ingest_customers"}
+    events = results["ingest_events"]
+    # The run for logical date 2026-01-02 covers exactly the day 2026-01-01.
+    assert events["ingest_date"] == "2026-01-01"
+    assert events["rows_read"] == events["accepted"] + events["quarantined"] + events["duplicates_dropped"]
+    assert events["accepted"] > 0 and events["quarantined"] > 0
+    bronze = DeltaTable(str(home / "lake" / "bronze" / "events"))
+    assert bronze.version() == events["delta_version"]
+    assert bronze.to_pyarrow_dataset().count_rows() == events["accepted"]
+    customers = DeltaTable(str(home / "lake" / "bronze" / "customers"))
+    assert customers.to_pyarrow_dataset().count_rows() == results["ingest_customers"]["accepted"]
+    assert (home / "lake" / "quarantine" / "events" / "_delta_log").is_dir()
+    assert (home / "landing" / "events" / "date=2026-01-01" / "part-0000.jsonl").exists()

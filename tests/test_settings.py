@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+from pitlake import settings
+from pitlake.dates import day_range, parse_date
+from pitlake.errors import ConfigError
+
+
+def test_defaults_live_under_the_repository(monkeypatch):
+    monkeypatch.delenv("PITLAKE_HOME", raising=False)
+    s = settings.load()
+    assert s.home == settings.REPO_ROOT / ".pitlake"
+    assert s.table_path("bronze.events") == str(settings.REPO_ROOT / ".pitlake" / "lake" / "bronze" / "events")
+    assert [p.name for p in (s.landing, s.lake, s.airflow_home, s.mlflow_dir, s.gx_dir, s.jars_dir)] == [
+        "landing",
+        "lake",
+        "airflow",
+        "mlflow",
+        "gx",
+        "jars",
+    ]
+
+
+def test_environment_overrides(monkeypatch, tmp_path):
+    monkeypatch.setenv("PITLAKE_HOME", str(tmp_path))
+    monkeypatch.setenv("PITLAKE_SPARK_CONF", "spark.a=1, spark.b=x=y")
+    monkeypatch.setenv("PITLAKE_DEMO_CUSTOMERS", "50")
+    s = settings.load()
+    assert s.home == tmp_path
+    assert s.spark_conf == {"spark.a": "1", "spark.b": "x=y"}
+    assert s.demo_customers == 50
+
+
+def test_bad_values_say_what_is_wrong(monkeypatch):
+    monkeypatch.setenv("PITLAKE_SPARK_CONF", "nonsense")
+    with pytest.raises(ValueError, match="must be key=value"):
+        settings.load()
+    with pytest.raises(ValueError, match="layer.table"):
+        settings.Settings(home=settings.REPO_ROOT, spark_master=None).table_path("events")
+
+
+def test_dates():
+    assert parse_date("2026-02-03").isoformat() == "2026-02-03"
+    with pytest.raises(ConfigError, match=r"^--date '03/02/2026' is not a date: use YYYY-MM-DD"):
+        parse_date("03/02/2026", what="--date")
+    assert [d.day for d in day_range(parse_date("2026-01-30"), parse_date("2026-02-01"))] == [30, 31, 1]
+    with pytest.raises(ConfigError, match="before start date"):
+        list(day_range(parse_date("2026-01-02"), parse_date("2026-01-01")))
