@@ -35,7 +35,7 @@ def test_bad_values_say_what_is_wrong(monkeypatch):
     monkeypatch.setenv("PITLAKE_SPARK_CONF", "nonsense")
     with pytest.raises(ValueError, match="must be key=value"):
         settings.load()
-    with pytest.raises(ValueError, match="layer.table"):
+    with pytest.raises(ValueError, match=r"layer\.table"):
         settings.Settings(home=settings.REPO_ROOT, spark_master=None).table_path("events")
 
 

@@ -78,8 +78,11 @@ def run_dag_for_day(dag_id: str, day: date, settings: Settings | None = None) ->
 
 
 def ensure_db(settings: Settings) -> None:
-    if not (settings.airflow_home / "airflow.db").exists():
+    """``airflow db migrate`` once per AIRFLOW_HOME (a stamp, not the db file: any CLI call creates that)."""
+    stamp = settings.airflow_home / ".pitlake-db-migrated"
+    if not stamp.exists():
         run_airflow(["db", "migrate"], settings)
+        stamp.touch()
 
 
 def run_demo(settings: Settings, start: date, days: int) -> int:
