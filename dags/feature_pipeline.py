@@ -9,6 +9,11 @@ Daily: one run covers the data interval `[D 00:00, D+1 00:00)` UTC.
    `spark_default` connection) load D's landing files into `bronze.events` and the SCD2
    `bronze.customers`; bad lines go to `quarantine.*` with a reason. Each emits its table's
    Asset event with the committed Delta version.
+3. `build_customer_activity`, `build_customer_profile`: one Spark job per feature view
+   (`jobs/build_features.py --view V --date D`) rolls D's bronze into `features.<view>_daily`
+   and writes D's point-in-time rows (`feature_time = D+1 00:00`) to `features.<view>`; days
+   that D's late events changed are rebuilt too. Each feature table is an Asset: `train_model`
+   is scheduled on them, and every event carries the Delta version it committed.
 
 A rerun of D replaces exactly D's rows. `max_active_runs=1`: days build on each other (the late
 window of ingestion, all-history features) and Delta writes to one table are serialised.
@@ -20,9 +25,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
-from pitlake.airflow.assets import BRONZE_CUSTOMERS, BRONZE_EVENTS
+from pitlake.airflow.assets import BRONZE_CUSTOMERS, BRONZE_EVENTS, table_asset
 from pitlake.airflow.callbacks import log_failure
 from pitlake.airflow.operators import PitlakeSparkSubmitOperator
+from pitlake.features import VIEWS
 
 DAY = "{{ data_interval_start.strftime('%Y-%m-%d') }}"
 
@@ -72,6 +78,16 @@ def feature_pipeline() -> None:
         trigger_rule="none_failed",
     )
     generate_demo_data() >> [ingest_events, ingest_customers]
+    ingest_by_source = {"bronze.events": ingest_events, "bronze.customers": ingest_customers}
+    for view in VIEWS:
+        build = PitlakeSparkSubmitOperator(
+            task_id=f"build_{view.name}" if view.version == 1 else f"build_{view.name}_v{view.version}",
+            stage="build_features",
+            application_args=["--view", f"{view.name}:v{view.version}", "--date", DAY],
+            outlets=[table_asset(view.table)],
+            doc_md=view.description,
+        )
+        ingest_by_source[view.source] >> build
 
 
 feature_pipeline()

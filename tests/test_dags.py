@@ -21,6 +21,9 @@ def dagbag(tmp_path_factory):
     return DagBag(dag_folder=str(DAGS))
 
 
+DAY_TEMPLATE = "{{ data_interval_start.strftime('%Y-%m-%d') }}"
+
+
 def test_every_dag_file_loads(dagbag):
     assert dagbag.import_errors == {}
     assert "feature_pipeline" in dagbag.dag_ids
@@ -34,7 +37,20 @@ def test_feature_pipeline_covers_whole_days(dagbag):
     assert dag.max_active_runs == 1
     assert dag.doc_md and "data interval" in dag.doc_md
     assert {"pitlake", "features"} <= set(dag.tags)
-    assert set(dag.task_ids) == {"generate_demo_data", "ingest_events", "ingest_customers"}
+    assert set(dag.task_ids) == {
+        "generate_demo_data",
+        "ingest_events",
+        "ingest_customers",
+        "build_customer_activity",
+        "build_customer_profile",
+    }
+    assert dag.get_task("ingest_events").downstream_task_ids == {"build_customer_activity"}
+    assert dag.get_task("ingest_customers").downstream_task_ids == {"build_customer_profile"}
+    build = dag.get_task("build_customer_activity")
+    assert build.application == str(REPO_ROOT / "jobs" / "build_features.py")
+    assert build.application_args == ["--view", "customer_activity:v1", "--date", DAY_TEMPLATE]
+    assert [a.name for a in build.outlets] == ["features.customer_activity"]
+    assert [a.name for a in dag.get_task("build_customer_profile").outlets] == ["features.customer_profile"]
     assert dag.get_task("generate_demo_data").downstream_task_ids == {"ingest_events", "ingest_customers"}
     for task in dag.tasks:
         assert task.owner == "pitlake"
@@ -43,7 +59,7 @@ def test_feature_pipeline_covers_whole_days(dagbag):
     assert ingest.retries == 2 and ingest.retry_exponential_backoff
     assert ingest._conn_id == "spark_default"
     assert ingest.application == str(REPO_ROOT / "jobs" / "ingest_events.py")
-    assert ingest.application_args == ["--date", "{{ data_interval_start.strftime('%Y-%m-%d') }}"]
+    assert ingest.application_args == ["--date", DAY_TEMPLATE]
     assert [a.name for a in ingest.outlets] == ["bronze.events"]
 
 
@@ -75,3 +91,21 @@ def test_a_bad_date_gets_one_line(tmp_path):
         "pitlake ingest_events: error: --date '2026-02-30' is not a date: use YYYY-MM-DD, e.g. 2026-01-15"
     )
     assert not Path(tmp_path, "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--view", "nope", "--date", "2026-01-01"], "unknown feature view 'nope'; known views: customer_activity"),
+        (["--view", "customer_activity", "--start", "2026-01-05", "--end", "2026-01-01"], "is before --start"),
+        (["--view", "customer_activity"], "give --date D, or --start D1 --end D2"),
+    ],
+)
+def test_build_features_bad_arguments_get_one_line(tmp_path, args, message):
+    env = {"PATH": "/usr/bin:/bin", "PITLAKE_HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "jobs" / "build_features.py"), *args],
+        capture_output=True, text=True, env=env, check=False, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr

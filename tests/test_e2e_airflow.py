@@ -47,7 +47,7 @@ def test_feature_pipeline_runs_one_day_end_to_end(fresh_home):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (home / "airflow" / "airflow.db").exists()
     results = {p.name.split(".")[0]: json.loads(p.read_text()) for p in (home / "runs" / "airflow").rglob("*.json")}
-    assert set(results) == {"ingest_events", "ingest_customers"}
+    assert set(results) == {"ingest_events", "ingest_customers", "build_customer_activity", "build_customer_profile"}
     events = results["ingest_events"]
     # The run for logical date 2026-01-02 covers exactly the day 2026-01-01.
     assert events["ingest_date"] == "2026-01-01"
@@ -60,3 +60,13 @@ def test_feature_pipeline_runs_one_day_end_to_end(fresh_home):
     assert customers.to_pyarrow_dataset().count_rows() == results["ingest_customers"]["accepted"]
     assert (home / "lake" / "quarantine" / "events" / "_delta_log").is_dir()
     assert (home / "landing" / "events" / "date=2026-01-01" / "part-0000.jsonl").exists()
+    for view in ("customer_activity", "customer_profile"):
+        built = results[f"build_{view}"]
+        # D itself, and the earlier days D's late events landed in (at most 3 days back).
+        assert built["dates_built"][-1] == "2026-01-01" and built["dates_built"][0] >= "2025-12-29"
+        table = DeltaTable(str(home / "lake" / "features" / view))
+        assert table.version() == built["delta_version"]
+        assert table.to_pyarrow_dataset().count_rows() == sum(built["rows_by_date"].values())
+        assert built["rows_by_date"]["2026-01-01"] > 0
+    # Every customer whose first profile arrived on 2026-01-01 has a profile row as of 2026-01-02 00:00.
+    assert results["build_customer_profile"]["rows_by_date"]["2026-01-01"] == results["ingest_customers"]["accepted"]
