@@ -1,0 +1,421 @@
+"""Point-in-time join: exact hand-written cases, then property tests against a brute-force oracle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pitlake.errors import ConfigError, InputError
+from pitlake.pit import ViewInput, build_training_set, leakage_violations, point_in_time_join
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+SPINE_SCHEMA = "sid int, customer_id string, label_time timestamp"
+FEATURE_SCHEMA = "customer_id string, feature_time timestamp, spend double"
+US = timedelta(microseconds=1)
+
+
+def t(day: int, hour: int = 0) -> datetime:
+    """2026-01-<day> <hour>:00 UTC."""
+    return datetime(2026, 1, day, hour, tzinfo=UTC)
+
+
+def utc(value: Any) -> Any:
+    # Collected timestamps are naive local time: make them comparable with the UTC inputs.
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def rows(df: Any, *columns: str) -> list[tuple[Any, ...]]:
+    out = [tuple(utc(r[c]) for c in columns) for r in df.select(*columns).collect()]
+    return sorted(out, key=lambda row: tuple((v is None, v if v is not None else 0) for v in row))
+
+
+def pit(spark: Any, spine: list[tuple[Any, ...]], features: list[tuple[Any, ...]], **kwargs: Any) -> Any:
+    spine_schema = kwargs.pop("spine_schema", SPINE_SCHEMA)
+    feature_schema = kwargs.pop("feature_schema", FEATURE_SCHEMA)
+    return point_in_time_join(
+        spark.createDataFrame(spine, spine_schema),
+        spark.createDataFrame(features, feature_schema),
+        keys=["customer_id"],
+        spine_time="label_time",
+        feature_time="feature_time",
+        **kwargs,
+    )
+
+
+# --------------------------------------------------------------------------- exact cases
+
+
+@pytest.mark.parametrize("method", ["window", "join_row_number"])
+def test_equal_time_is_used_and_later_rows_never(spark: Any, method: str) -> None:
+    spine = [(1, "a", t(5)), (2, "b", t(5, 12))]
+    features = [
+        ("a", t(4), 4.0),
+        ("a", t(5), 5.0),  # feature_time == label_time: used
+        ("a", t(5) + US, 99.0),  # canary, one microsecond after the label time
+        ("b", t(5), 50.0),
+        ("b", t(6), 99.0),  # canary, a day after
+    ]
+    result = pit(spark, spine, features, method=method)
+    assert result.columns == ["sid", "customer_id", "label_time", "feature_time", "spend"]
+    assert rows(result, "sid", "feature_time", "spend") == [(1, t(5), 5.0), (2, t(5), 50.0)]
+
+
+@pytest.mark.parametrize("method", ["window", "join_row_number"])
+def test_ttl_bound_is_inclusive(spark: Any, method: str) -> None:
+    spine = [(1, "a", t(5)), (2, "b", t(5)), (3, "c", t(5))]
+    features = [
+        ("a", t(4), 1.0),  # exactly label_time - ttl: kept
+        ("b", t(4) - US, 2.0),  # one microsecond older: dropped, and nothing else is taken
+        ("b", t(3), 3.0),
+        ("c", t(5), 4.0),
+    ]
+    result = pit(spark, spine, features, ttl=timedelta(days=1), method=method)
+    assert rows(result, "sid", "feature_time", "spend") == [(1, t(4), 1.0), (2, None, None), (3, t(5), 4.0)]
+
+
+def test_zero_ttl_takes_only_exact_times(spark: Any) -> None:
+    spine = [(1, "a", t(5)), (2, "b", t(5))]
+    features = [("a", t(5), 1.0), ("b", t(5) - US, 2.0)]
+    result = pit(spark, spine, features, ttl=timedelta(0))
+    assert rows(result, "sid", "spend") == [(1, 1.0), (2, None)]
+
+
+def test_null_key_null_time_and_missing_key_get_nulls(spark: Any) -> None:
+    spine = [(1, None, t(5)), (2, "a", None), (3, "zzz", t(5)), (4, "a", t(5))]
+    features = [(None, t(1), 9.0), ("a", t(1), 1.0)]  # a null-keyed feature row never matches
+    result = pit(spark, spine, features)
+    assert rows(result, "sid", "customer_id", "feature_time", "spend") == [
+        (1, None, None, None),
+        (2, "a", None, None),
+        (3, "zzz", None, None),
+        (4, "a", t(1), 1.0),
+    ]
+
+
+def test_empty_feature_table_keeps_every_spine_row(spark: Any) -> None:
+    spine = [(1, "a", t(5)), (2, "b", t(6))]
+    result = pit(spark, spine, [])
+    assert rows(result, "sid", "feature_time", "spend") == [(1, None, None), (2, None, None)]
+
+
+def test_empty_spine_gives_empty_result(spark: Any) -> None:
+    result = pit(spark, [], [("a", t(1), 1.0)])
+    assert result.count() == 0
+    assert result.columns == ["sid", "customer_id", "label_time", "feature_time", "spend"]
+
+
+def test_duplicate_spine_rows_stay_duplicates(spark: Any) -> None:
+    spine = [(1, "a", t(5)), (1, "a", t(5)), (1, "a", t(5)), (2, "a", t(2))]
+    features = [("a", t(1), 1.0), ("a", t(3), 3.0)]
+    result = pit(spark, spine, features)
+    assert rows(result, "sid", "spend") == [(1, 3.0), (1, 3.0), (1, 3.0), (2, 1.0)]
+
+
+@pytest.mark.parametrize(
+    ("method", "as_of_write"), [("window", None), ("window", "computed_at"), ("join_row_number", None)]
+)
+def test_duplicate_feature_times_raise_with_count_and_example(spark: Any, method: str, as_of_write: str) -> None:
+    spine = [(1, "a", t(5))]
+    features = [
+        ("b", t(2), 1.0, t(2)),
+        ("b", t(2), 2.0, t(3)),
+        ("b", t(2), 3.0, t(4)),
+        ("c", t(1), 1.0, t(1)),
+        ("c", t(1), 1.0, t(1)),
+        ("a", t(1), 1.0, t(1)),
+    ]
+    with pytest.raises(InputError) as err:
+        pit(
+            spark,
+            spine,
+            features,
+            feature_schema="customer_id string, feature_time timestamp, spend double, computed_at timestamp",
+            method=method,
+            as_of_write=as_of_write,
+        )
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("3 feature rows repeat the (keys, feature_time)")
+    assert "customer_id=b" in message
+    assert "created_time" in message  # says how to fix it
+
+
+@pytest.mark.parametrize("method", ["window", "join_row_number"])
+def test_created_time_resolves_equal_feature_times(spark: Any, method: str) -> None:
+    schema = "customer_id string, feature_time timestamp, spend double, created_at timestamp"
+    spine = [(1, "a", t(5)), (2, "b", t(5))]
+    features = [
+        ("a", t(4), 1.0, t(4, 1)),
+        ("a", t(4), 2.0, t(4, 3)),  # latest created_time wins
+        ("a", t(4), 3.0, t(4, 2)),
+        ("b", t(4), 4.0, None),  # a null created_time loses to any value
+        ("b", t(4), 5.0, t(1)),
+    ]
+    result = pit(spark, spine, features, feature_schema=schema, created_time="created_at", method=method)
+    assert rows(result, "sid", "spend", "created_at") == [(1, 2.0, t(4, 3)), (2, 5.0, t(1))]
+
+
+def test_created_time_ties_still_raise(spark: Any) -> None:
+    schema = "customer_id string, feature_time timestamp, spend double, created_at timestamp"
+    features = [("a", t(4), 1.0, t(4)), ("a", t(4), 2.0, t(4))]
+    with pytest.raises(InputError, match=r"^1 feature rows repeat the \(keys, feature_time, created_at\)"):
+        pit(spark, [(1, "a", t(5))], features, feature_schema=schema, created_time="created_at")
+
+
+@pytest.mark.parametrize("method", ["window", "join_row_number"])
+def test_as_of_write_ignores_rows_written_after_the_spine_time(spark: Any, method: str) -> None:
+    schema = "customer_id string, feature_time timestamp, spend double, computed_at timestamp"
+    spine = [(1, "a", t(5)), (2, "a", t(7)), (3, "b", t(7)), (4, "c", t(9))]
+    features = [
+        ("a", t(3), 3.0, t(3, 1)),
+        ("a", t(4), 4.0, t(6)),  # backfilled on day 6: invisible on day 5, used on day 7
+        ("b", t(4), 40.0, t(4)),
+        ("b", t(2), 20.0, t(6)),  # an older day rewritten later: visible, but not the latest feature_time
+        ("c", t(8), 80.0, None),  # never written (null computed_at): never used
+        ("c", t(1), 10.0, t(1)),
+    ]
+    result = pit(spark, spine, features, feature_schema=schema, as_of_write="computed_at", method=method)
+    assert rows(result, "sid", "feature_time", "spend") == [
+        (1, t(3), 3.0),
+        (2, t(4), 4.0),
+        (3, t(4), 40.0),
+        (4, t(1), 10.0),
+    ]
+    without = pit(spark, spine, features, feature_schema=schema, method=method)  # the leak it prevents
+    assert rows(without, "sid", "spend") == [(1, 4.0), (2, 4.0), (3, 40.0), (4, 80.0)]
+
+
+def test_as_of_write_with_ttl_and_created_time(spark: Any) -> None:
+    schema = "customer_id string, feature_time timestamp, spend double, computed_at timestamp"
+    spine = [(1, "a", t(5)), (2, "a", t(9))]
+    features = [
+        ("a", t(4), 1.0, t(4)),
+        ("a", t(4), 2.0, t(8)),  # a correction of the same day, written on day 8
+    ]
+    result = pit(
+        spark,
+        spine,
+        features,
+        feature_schema=schema,
+        as_of_write="computed_at",
+        created_time="computed_at",
+        ttl=timedelta(days=3),
+    )
+    assert rows(result, "sid", "spend") == [(1, 1.0), (2, None)]  # day 9: day 4 is beyond the TTL
+
+
+def test_multiple_keys_and_prefix(spark: Any) -> None:
+    spine = spark.createDataFrame(
+        [(1, "a", 1, t(5)), (2, "a", 2, t(5)), (3, None, 1, t(5))], "sid int, shop string, sku int, at timestamp"
+    )
+    features = spark.createDataFrame(
+        [("a", 1, t(4), 10), ("a", 2, t(3), 20), ("a", 2, t(6), 99), (None, 1, t(1), 77)],
+        "shop string, sku int, at timestamp, units int",
+    )
+    result = point_in_time_join(
+        spine, features, keys=["shop", "sku"], spine_time="at", feature_time="at", prefix="inv_"
+    )
+    assert result.columns == ["sid", "shop", "sku", "at", "inv_at", "inv_units"]
+    assert rows(result, "sid", "inv_at", "inv_units") == [(1, t(4), 10), (2, t(3), 20), (3, None, None)]
+
+
+def test_feature_time_as_renames_the_matched_time(spark: Any) -> None:
+    result = pit(spark, [(1, "a", t(5))], [("a", t(4), 1.0)], feature_time_as="spend_as_of")
+    assert result.columns == ["sid", "customer_id", "label_time", "spend_as_of", "spend"]
+
+
+def test_column_clash_is_a_config_error(spark: Any) -> None:
+    with pytest.raises(ConfigError, match=r"\['label_time'\] already exist in the spine: pass prefix="):
+        point_in_time_join(
+            spark.createDataFrame([(1, "a", t(5))], SPINE_SCHEMA),
+            spark.createDataFrame([("a", t(4))], "customer_id string, label_time timestamp"),
+            keys=["customer_id"],
+            spine_time="label_time",
+            feature_time="label_time",
+        )
+
+
+def test_bad_arguments_are_config_errors(spark: Any) -> None:
+    spine = spark.createDataFrame([(1, "a", t(5))], SPINE_SCHEMA)
+    features = spark.createDataFrame([("a", t(4), 1.0)], FEATURE_SCHEMA)
+    common = {"spine_time": "label_time", "feature_time": "feature_time"}
+    with pytest.raises(ConfigError, match="features has no column 'shop'"):
+        point_in_time_join(spine.withColumn("shop", spine.sid), features, keys=["shop"], **common)
+    with pytest.raises(ConfigError, match="not a timestamp"):
+        point_in_time_join(
+            spine.withColumn("label_time", spine.label_time.cast("date")), features, keys=["customer_id"], **common
+        )
+    with pytest.raises(ConfigError, match="ttl must be zero or positive"):
+        point_in_time_join(spine, features, keys=["customer_id"], ttl=timedelta(days=-1), **common)
+
+
+def test_build_training_set_joins_views_without_multiplying_rows(spark: Any) -> None:
+    spine = spark.createDataFrame([(1, "a", t(5)), (1, "a", t(5)), (2, "b", t(5)), (3, "c", t(2))], SPINE_SCHEMA)
+    spend = spark.createDataFrame(
+        [("a", t(d), float(d), t(d, 1)) for d in range(1, 5)] + [("b", t(1), 1.5, t(1, 1))],
+        "customer_id string, feature_time timestamp, spend double, computed_at timestamp",
+    )
+    visits = spark.createDataFrame(
+        [("a", t(5), 7, t(5)), ("b", t(3), 3, t(3)), ("c", t(3), 9, t(3))],
+        "customer_id string, feature_time timestamp, visits int, computed_at timestamp",
+    )
+    views = [
+        ViewInput(df=spend, keys=["customer_id"], name="spend_v1", ttl=timedelta(days=2)),
+        ViewInput(df=visits, keys=["customer_id"], name="visits_v1", prefix="v_"),
+    ]
+    result = build_training_set(spine, views, spine_time="label_time")
+    assert result.columns == [
+        "sid",
+        "customer_id",
+        "label_time",
+        "spend_v1__feature_time",
+        "spend",
+        "computed_at",
+        "visits_v1__feature_time",
+        "v_visits",
+        "v_computed_at",
+    ]
+    assert rows(result, "sid", "spend_v1__feature_time", "spend", "visits_v1__feature_time", "v_visits") == [
+        (1, t(4), 4.0, t(5), 7),
+        (1, t(4), 4.0, t(5), 7),
+        (2, None, None, t(3), 3),  # spend of b is 4 days old: beyond the 2-day TTL
+        (3, None, None, None, None),  # c's only visit row is dated after its label
+    ]
+    for view in views:
+        assert leakage_violations(result, "label_time", f"{view.name}__feature_time", view.ttl) == 0
+
+    as_of = build_training_set(spine, views, spine_time="label_time", as_of_write="computed_at")
+    assert "spend_v1__computed_at" in as_of.columns and "visits_v1__computed_at" in as_of.columns
+    # visits of a on day 5 were written at 00:00 on day 5: visible at label time 00:00.
+    assert rows(as_of, "sid", "spend", "v_visits") == [(1, 4.0, 7), (1, 4.0, 7), (2, None, 3), (3, None, None)]
+
+
+def test_build_training_set_names_the_view_in_errors(spark: Any) -> None:
+    spine = spark.createDataFrame([(1, "a", t(5))], SPINE_SCHEMA)
+    dup = spark.createDataFrame([("a", t(1), 1.0), ("a", t(1), 2.0)], FEATURE_SCHEMA)
+    with pytest.raises(InputError, match=r"^feature view 'spend_v1': 1 feature rows repeat"):
+        build_training_set(spine, [ViewInput(df=dup, keys=["customer_id"], name="spend_v1")], spine_time="label_time")
+    ok = spark.createDataFrame([("a", t(1), 1.0)], FEATURE_SCHEMA)
+    same_name = [ViewInput(df=ok, keys=["customer_id"], name="x"), ViewInput(df=ok, keys=["customer_id"], name="x")]
+    with pytest.raises(ConfigError, match="unique"):
+        build_training_set(spine, same_name, spine_time="label_time")
+    clash = [ViewInput(df=ok, keys=["customer_id"], name="x"), ViewInput(df=ok, keys=["customer_id"], name="y")]
+    with pytest.raises(ConfigError, match=r"^feature view 'y': feature columns \['spend'\] already exist"):
+        build_training_set(spine, clash, spine_time="label_time")
+
+
+def test_leakage_violations_counts_future_and_stale_matches(spark: Any) -> None:
+    df = spark.createDataFrame(
+        [
+            (t(5), t(5)),  # ok: equal
+            (t(5), t(5) + US),  # leak: after the label time
+            (t(5), t(4)),  # ok: exactly at the TTL
+            (t(5), t(4) - US),  # stale with a 1-day TTL
+            (t(5), None),  # no match: fine
+        ],
+        "label_time timestamp, ft timestamp",
+    )
+    assert leakage_violations(df, "label_time", "ft") == 1
+    assert leakage_violations(df, "label_time", "ft", ttl=timedelta(days=1)) == 2
+
+
+# --------------------------------------------------------------------------- property tests
+
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+KEYS = ["a", "b", "c", None]
+
+
+def instant(hour: int, micro: int) -> datetime:
+    return BASE + timedelta(hours=hour, microseconds=micro)
+
+
+# Few distinct instants, so equal times (and one-microsecond neighbours) are common.
+instants = st.builds(instant, st.integers(0, 8), st.sampled_from([0, 0, 1]))
+maybe_instants = st.one_of(st.none(), instants)
+ttls = st.sampled_from([None, timedelta(0), timedelta(hours=1), timedelta(hours=1, microseconds=1), timedelta(hours=3)])
+
+
+def oracle(
+    spine: list[tuple[Any, ...]],
+    features: list[tuple[Any, ...]],
+    ttl: timedelta | None,
+    use_created: bool,
+    as_of_write: bool,
+) -> tuple[int, list[tuple[Any, ...]]]:
+    """Brute force: (repeated feature rows, [(sid, matched feature_time, fid) per spine row])."""
+    usable = [f for f in features if f[0] is not None and f[1] is not None]
+    seen: dict[tuple[Any, ...], int] = {}
+    for f in usable:
+        identity = (f[0], f[1], f[3]) if use_created else (f[0], f[1])
+        seen[identity] = seen.get(identity, 0) + 1
+    repeats = sum(n - 1 for n in seen.values())
+    out = []
+    for sid, key, at in spine:
+        best = None
+        if key is not None and at is not None:
+            for f in usable:
+                if f[0] != key or f[1] > at:
+                    continue
+                if as_of_write and (f[4] is None or f[4] > at):
+                    continue
+                rank = (f[1], (f[3] is not None, f[3] or BASE) if use_created else 0)
+                if best is None or rank > best[0]:
+                    best = (rank, f)
+        if best is not None and ttl is not None and best[1][1] < at - ttl:
+            best = None
+        out.append((sid, best[1][1] if best else None, best[1][2] if best else None))
+    return repeats, out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    spine_rows=st.lists(st.tuples(st.sampled_from(KEYS), maybe_instants), max_size=12),
+    feature_rows=st.lists(
+        st.tuples(st.sampled_from(KEYS), maybe_instants, maybe_instants, st.integers(0, 12)), max_size=25
+    ),
+    ttl=ttls,
+    mode=st.sampled_from(["plain", "created_time", "as_of_write", "both"]),
+    method=st.sampled_from(["window", "window", "join_row_number"]),
+)
+def test_matches_brute_force_oracle(
+    spark: Any,
+    spine_rows: list[tuple[Any, Any]],
+    feature_rows: list[tuple[Any, Any, Any, int]],
+    ttl: timedelta | None,
+    mode: str,
+    method: str,
+) -> None:
+    use_created = mode in ("created_time", "both")
+    as_of_write = mode in ("as_of_write", "both")
+    spine = [(i, key, at) for i, (key, at) in enumerate(spine_rows)]
+    # (key, feature_time, fid, created_at, computed_at): computed_at a few hours after feature_time.
+    features = [
+        (key, ft, fid, created, None if ft is None or delay == 12 else ft + timedelta(hours=delay // 3))
+        for fid, (key, ft, created, delay) in enumerate(feature_rows)
+    ]
+    repeats, expected = oracle(spine, features, ttl, use_created, as_of_write)
+    call = lambda: point_in_time_join(  # noqa: E731
+        spark.createDataFrame(spine, SPINE_SCHEMA),
+        spark.createDataFrame(
+            features,
+            "customer_id string, feature_time timestamp, fid int, created_at timestamp, computed_at timestamp",
+        ),
+        keys=["customer_id"],
+        spine_time="label_time",
+        feature_time="feature_time",
+        ttl=ttl,
+        created_time="created_at" if use_created else None,
+        as_of_write="computed_at" if as_of_write else None,
+        method=method,
+    )
+    if repeats:
+        with pytest.raises(InputError, match=rf"^{repeats} feature rows repeat"):
+            call()
+        return
+    assert rows(call(), "sid", "feature_time", "fid") == sorted(
+        expected, key=lambda row: tuple((v is None, v if v is not None else 0) for v in row)
+    )
