@@ -1,0 +1,47 @@
+"""spark-submit entry point: the purchase-propensity label spine for an inclusive label-date range.
+
+Days whose 7-day horizon is not yet fully observed in bronze (lateness window included) are
+skipped and listed in the result, never labelled from a partial horizon.
+"""
+
+import argparse
+import sys
+
+from pitlake import job
+from pitlake.dates import parse_date
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--start", required=True, help="first label date, YYYY-MM-DD")
+    parser.add_argument("--end", required=True, help="last label date (inclusive), YYYY-MM-DD")
+
+    def body(args, settings):
+        from pitlake.errors import ConfigError
+
+        start, end = parse_date(args.start, what="--start"), parse_date(args.end, what="--end")
+        if end < start:
+            raise ConfigError(f"--end {end} is before --start {start}: swap them")
+        from pitlake.labels import build_labels
+        from pitlake.spark import get_spark
+
+        spark = get_spark("build_labels")
+        result = build_labels(spark, settings, start, end)
+        print(f"{result.table}: {result.rows} rows, {result.positives} positive, days {result.dates_labelled}")
+        out = result.to_dict()
+        out["validation"] = []
+        if result.delta_version is not None:
+            from pitlake.validation import gate
+
+            out["validation"].append(
+                gate(spark, settings, result.table, version=result.delta_version, run_id=args.run_id,
+                     interval_start=parse_date(result.dates_labelled[0]),
+                     interval_end=parse_date(result.dates_labelled[-1]))
+            )  # fmt: skip
+        return f"{start.isoformat()}_{end.isoformat()}", out
+
+    return job.run("build_labels", parser, body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
