@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", help="the data interval's day, YYYY-MM-DD")
     parser.add_argument("--start", help="first day of a backfill range, YYYY-MM-DD")
     parser.add_argument("--end", help="last day of a backfill range (inclusive), YYYY-MM-DD")
+    parser.add_argument("--no-validate", action="store_true", help="skip the validation gate (benchmarks, debugging)")
     parser.add_argument("--no-late", action="store_true", help="with --date: do not rebuild days changed by late data")
 
     def body(args, settings):
@@ -44,7 +45,15 @@ def main(argv: list[str] | None = None) -> int:
             start = affected_start(spark, settings, view, end)
         result = build(spark, settings, view, start, end)
         print(f"{view.table}: {result.rows_by_date} (delta version {result.delta_version})")
-        return f"{view.name}-{end.isoformat()}", result.to_dict()
+        out = result.to_dict()
+        if not args.no_validate:
+            from pitlake.validation import gate
+
+            out["validation"] = [
+                gate(spark, settings, view.table, version=result.delta_version, run_id=args.run_id,
+                     interval_start=start, interval_end=end)
+            ]  # fmt: skip
+        return f"{view.name}-{end.isoformat()}", out
 
     return job.run("build_features", parser, body, argv)
 

@@ -17,9 +17,17 @@ def main(argv: list[str] | None = None) -> int:
         from pitlake.spark import get_spark
 
         day = parse_date(args.date, what="--date")
-        summary = ingest_customers(get_spark("ingest_customers"), settings, day, allow_empty=args.allow_empty)
+        from pitlake.validation import gate
+
+        spark = get_spark("ingest_customers")
+        summary = ingest_customers(spark, settings, day, allow_empty=args.allow_empty)
         print(summary)
-        return day.isoformat(), summary.to_dict()
+        result = summary.to_dict()
+        result["validation"] = [
+            gate(spark, settings, "bronze.customers", version=summary.delta_version, run_id=args.run_id,
+                 interval_start=day, interval_end=day)
+        ]  # fmt: skip
+        return day.isoformat(), result
 
     return job.run("ingest_customers", parser, body, argv)
 

@@ -17,9 +17,17 @@ def main(argv: list[str] | None = None) -> int:
         from pitlake.spark import get_spark
 
         day = parse_date(args.date, what="--date")
-        summary = ingest_events(get_spark("ingest_events"), settings, day, allow_empty=args.allow_empty)
+        from pitlake.validation import gate
+
+        spark = get_spark("ingest_events")
+        summary = ingest_events(spark, settings, day, allow_empty=args.allow_empty)
         print(summary)
-        return day.isoformat(), summary.to_dict()
+        result = summary.to_dict()
+        result["validation"] = [
+            gate(spark, settings, "bronze.events", version=summary.delta_version, run_id=args.run_id,
+                 interval_start=day, interval_end=day)
+        ]  # fmt: skip
+        return day.isoformat(), result
 
     return job.run("ingest_events", parser, body, argv)
 

@@ -40,13 +40,19 @@ def run(
 ) -> int:
     """Parse ``argv``, run ``body`` (which returns ``(result_key, result)``), report, return an exit code."""
     parser.add_argument("--result-file", type=Path, help="where to write the JSON result (default under runs/)")
+    parser.add_argument("--run-id", default="manual", help="the Airflow run id, recorded with validation results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_mod.load()
     try:
         key, result = body(args, settings)
     except PitlakeError as err:
+        report = getattr(err, "report", None)
+        if report is not None:  # a failed validation gate: the one-screen summary, then the one-line cause
+            print(report.summary(), flush=True)
         print(f"pitlake {stage}: error: {err}", file=sys.stderr)
+        if args.result_file:  # tells the Airflow operator: a deterministic failure, do not retry
+            write_result(args.result_file, {"stage": stage, "error": str(err), "kind": type(err).__name__})
         return 2
     result = {"stage": stage, **result}
     write_result(args.result_file or result_path(settings, stage, key), result)

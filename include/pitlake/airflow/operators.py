@@ -37,10 +37,25 @@ class PitlakeSparkSubmitOperator(SparkSubmitOperator):
         ti = context["ti"]
         result_file = settings.runs_dir / "airflow" / self.dag_id / run_key / f"{self.task_id}.{ti.try_number}.json"
         result_file.unlink(missing_ok=True)
-        self.application_args = [*(self.application_args or []), "--result-file", str(result_file)]
+        self.application_args = [
+            *(self.application_args or []),
+            "--result-file",
+            str(result_file),
+            "--run-id",
+            str(context["run_id"]),
+        ]
         self.jars = ",".join(delta_jar_paths(settings))
         self.conf = {**submit_conf(), **(self.conf or {})}
-        super().execute(context)
+        try:
+            super().execute(context)
+        except Exception:
+            failure = json.loads(result_file.read_text()) if result_file.exists() else {}
+            if "error" in failure:
+                from airflow.exceptions import AirflowFailException
+
+                # Bad input or a failed validation gate: retrying cannot help, so fail now.
+                raise AirflowFailException(f"{self.stage}: {failure['error']}") from None
+            raise
         if not result_file.exists():
             raise RuntimeError(f"{self.stage} finished but wrote no result file at {result_file}")
         result: dict[str, Any] = json.loads(result_file.read_text())
