@@ -1,0 +1,119 @@
+"""Reproduce a registered model from its lineage manifest: same pins → same rows → same metrics.
+
+``reproduce(spark, settings, model, version)``:
+
+1. reads the version's ``lineage/manifest.json`` and checks that every input it pins (label spine,
+   feature tables) still has all its data files at that Delta version (VACUUM may have removed
+   them: then the model can no longer be rebuilt, and the error says so);
+2. rebuilds the training set with :func:`pitlake.training_sets.build` from exactly those pins and
+   label window, and requires the same content hash;
+3. retrains with the recorded seed, candidates, features and split (nothing is logged or
+   registered) and requires every recorded evaluation metric to match within
+   :data:`METRIC_TOLERANCE`: scikit-learn's fits are deterministic for a fixed seed, row order
+   and single-threaded forest, so any larger difference means the data or code changed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pitlake.errors import InputError
+from pitlake.settings import Settings
+from pitlake.training import dataset, registry, tracking
+from pitlake.training.lineage import InputRecord, LineageManifest
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+METRIC_TOLERANCE = 1e-9
+COMPARED = ("roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1", "precision", "recall", "threshold")
+
+
+def check_pins_readable(inputs: tuple[InputRecord, ...], model: str, version: int) -> None:
+    from deltalake.exceptions import DeltaError
+
+    for record in inputs:
+        try:
+            gone = dataset.vacuumed_files(record.path, record.delta_version)
+        except (DeltaError, OSError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise InputError(
+                f"{record.table} version {record.delta_version} pinned by {model} v{version} cannot be read ({first}): "
+                "restore the table or retrain on a new training set"
+            ) from None
+        if gone:
+            raise InputError(
+                f"{record.table} version {record.delta_version} pinned by {model} v{version} was vacuumed "
+                f"({len(gone)} data files gone): it cannot be rebuilt; restore them from a backup or retrain on a new "
+                "training set (keep pins with pitlake.training.pinned_versions in the maintenance DAG)"
+            )
+
+
+def preflight(settings: Settings, model_name: str, version: int) -> LineageManifest:
+    """The version's lineage manifest, after checking its pins are still readable (no Spark needed)."""
+    manifest = registry.model_manifest(tracking.connect(settings), model_name, version)
+    check_pins_readable(manifest.inputs, model_name, version)
+    return manifest
+
+
+def reproduce(spark: SparkSession, settings: Settings, model_name: str, version: int) -> dict[str, Any]:
+    from pitlake.training.train import fit_and_evaluate
+    from pitlake.training_sets import build, get_use_case
+
+    manifest = preflight(settings, model_name, version)
+    ts = manifest.training_set
+    use_case = get_use_case(ts.use_case)
+    pins = {record.table: record.delta_version for record in manifest.inputs}
+    rebuilt = build(
+        spark,
+        settings,
+        use_case,
+        date.fromisoformat(ts.label_start),
+        date.fromisoformat(ts.label_end),
+        pins=pins,
+        as_of_write=ts.as_of_write,
+    )
+    if rebuilt.content_hash != ts.content_hash or rebuilt.row_count != ts.row_count:
+        raise InputError(
+            f"rebuilt training set of {model_name} v{version} differs: hash {rebuilt.content_hash[:12]} "
+            f"({rebuilt.row_count} rows) vs recorded {ts.content_hash[:12]} ({ts.row_count} rows) from the same pins; "
+            "the PIT join or the input tables changed"
+        )
+    frame = dataset.read_training_set(settings, use_case, rebuilt.to_dict())
+    training = manifest.training
+    outcome = fit_and_evaluate(
+        frame,
+        use_case=use_case,
+        features=list(training.feature_columns),
+        seed=training.seed,
+        candidates=training.candidates,
+        eval_fraction=training.eval_fraction,
+        purge=timedelta(days=training.purge_days),
+        what=f"rebuilt training set {rebuilt.training_set_id}",
+    )
+    reproduced = outcome.metrics()
+    keys = [k for k in manifest.metrics if k in COMPARED or k.startswith("candidate.")]
+    differences = {k: abs(float(reproduced[k]) - float(manifest.metrics[k])) for k in keys if k in reproduced}
+    worst = max(differences.items(), key=lambda kv: kv[1], default=("", 0.0))
+    if outcome.selected.name != training.selected or worst[1] > METRIC_TOLERANCE:
+        raise InputError(
+            f"retraining {model_name} v{version} on the rebuilt training set does not reproduce it: selected "
+            f"{outcome.selected.name} (recorded {training.selected}), largest metric difference {worst[0]} = "
+            f"{worst[1]:.3g} > {METRIC_TOLERANCE}; check the code commit ({manifest.code.git_commit}) and packages"
+        )
+    return {
+        "model": model_name,
+        "version": version,
+        "run_id": manifest.model.run_id,
+        "training_set_id": rebuilt.training_set_id,
+        "content_hash": rebuilt.content_hash,
+        "hash_matches": True,
+        "rebuilt_delta_version": rebuilt.delta_version,
+        "pins": pins,
+        "selected_model": outcome.selected.name,
+        "metrics_recorded": {k: manifest.metrics[k] for k in keys},
+        "metrics_reproduced": {k: reproduced[k] for k in keys},
+        "max_abs_difference": worst[1],
+        "tolerance": METRIC_TOLERANCE,
+    }

@@ -1,0 +1,81 @@
+"""Entry point: train a use case's model on one training set, log it to MLflow, register and gate it.
+
+Needs no Spark (the training set is read at its pinned Delta version with deltalake), so Airflow can
+run it as a plain Python task. Prints the run id, the registered version and what the promotion gate
+did with the aliases (champion / challenger / previous).
+"""
+
+import argparse
+import json
+import sys
+
+from pitlake import job
+
+
+def _table_versions(pairs: list[str]) -> dict[str, int]:
+    from pitlake.errors import ConfigError
+
+    out: dict[str, int] = {}
+    for pair in pairs:
+        table, sep, version = pair.partition("=")
+        if not sep or not version.isdigit():
+            raise ConfigError(f"--upstream {pair!r}: use TABLE=VERSION, e.g. bronze.events=12")
+        out[table] = int(version)
+    return out
+
+
+def _json_arg(value: str | None, flag: str) -> object:
+    from pitlake.errors import ConfigError
+
+    if not value:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise ConfigError(f"{flag} must be JSON, got {value[:60]!r}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--use-case", default="purchase_propensity", help="e.g. purchase_propensity")
+    parser.add_argument("--training-set-id", required=True, help="the id build_training_set printed")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--feature", action="append", default=[], help="train on this feature only (repeatable)")
+    parser.add_argument("--upstream", action="append", default=[], help="TABLE=VERSION of a source behind the inputs")
+    parser.add_argument("--validation-results", help="JSON list of validation results (ValidationReport.to_dict())")
+    parser.add_argument("--airflow", help='JSON Airflow identity: {"dag_id": ..., "run_id": ..., ...}')
+
+    def body(args, settings):
+        from pitlake.errors import ConfigError
+        from pitlake.training.train import train
+
+        airflow = _json_arg(args.airflow, "--airflow")
+        validations = _json_arg(args.validation_results, "--validation-results")
+        if airflow is not None and not isinstance(airflow, dict):
+            raise ConfigError("--airflow must be a JSON object")
+        if validations is not None and not isinstance(validations, list):
+            raise ConfigError("--validation-results must be a JSON list")
+        result = train(
+            settings,
+            use_case=args.use_case,
+            training_set_id=args.training_set_id,
+            airflow=airflow,
+            validation_results=validations,
+            upstream_versions=_table_versions(args.upstream),
+            feature_columns=args.feature or None,
+            seed=args.seed,
+        )
+        gate = "passed" if result.gate_passed else "failed: " + "; ".join(result.gate["reasons"])
+        print(
+            f"{result.model_name} v{result.model_version} ({result.selected_model}) run {result.run_id}: "
+            f"ROC AUC {result.metrics['roc_auc']:.4f} (floor {result.quality_floor:.4f}); gate {gate}; "
+            f"aliases {result.aliases}"
+        )
+        out = result.to_dict() | {"gate_passed": result.gate_passed}
+        return f"{result.use_case}-{result.training_set_id}", out
+
+    return job.run("train_model", parser, body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
