@@ -109,3 +109,16 @@ def test_build_features_bad_arguments_get_one_line(tmp_path, args, message):
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+
+
+def test_train_model_is_scheduled_on_the_feature_assets(dagbag):
+    dag = dagbag.dags["train_model"]
+    assert dag.doc_md and "lineage" in dag.doc_md
+    assert set(dag.task_ids) == {"build_labels", "build_training_set", "train_and_register"}
+    assert dag.get_task("build_labels").downstream_task_ids == {"build_training_set"}
+    assert dag.get_task("build_training_set").downstream_task_ids == {"train_and_register"}
+    condition = dag.timetable.asset_condition
+    assert type(condition).__name__ == "AssetAll"  # both views must have been updated
+    assets = {a.name for a in condition.objects}
+    assert assets == {"features.customer_activity", "features.customer_profile"}
+    assert dag.max_active_runs == 1 and dag.params["history_days"] == 90

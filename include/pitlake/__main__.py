@@ -21,11 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--end")
     demo = sub.add_parser("demo", help="run feature_pipeline with `airflow dags test` for the demo days")
     demo.add_argument("--start", help="first demo day (default: PITLAKE_DEMO_START)")
-    demo.add_argument("--days", type=int, default=3, help="number of demo days (default 3)")
+    demo.add_argument("--days", type=int, default=21, help="number of demo days (default 21: labels need 7+3 more)")
+    demo.add_argument("--airflow-days", type=int, default=2, help="last days run through `airflow dags test`")
     run_day = sub.add_parser("run-day", help="`airflow dags test` a DAG for the data interval of one day")
     run_day.add_argument("dag_id")
     run_day.add_argument("date")
-    sub.add_parser("summary", help="print the lake's tables, Delta versions and row counts")
+    sub.add_parser("summary", help="print the lake's tables, validation outcomes and registered models")
+    mlf = sub.add_parser("mlflow-ui", help="start the MLflow UI on 127.0.0.1 against the local tracking store")
+    mlf.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
@@ -74,7 +77,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pitlake.dates import parse_date
 
         start = parse_date(args.start or s.demo_start, what="demo start")
-        return run_demo(s, start, args.days)
+        return run_demo(s, start, args.days, args.airflow_days)
     elif args.command == "run-day":
         from pitlake.airflow.local import ensure_db, run_dag_for_day
         from pitlake.dates import parse_date
@@ -83,9 +86,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         ensure_db(s)
         return run_dag_for_day(args.dag_id, day, s)
     elif args.command == "summary":
-        from pitlake.report import print_lake_summary
+        from pitlake.report import print_demo_summary
 
-        print_lake_summary(s)
+        print_demo_summary(s)
+    elif args.command == "mlflow-ui":
+        import subprocess
+
+        from pitlake.training.tracking import artifact_location, tracking_uri
+
+        uri = tracking_uri(s)
+        cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+               "--port", str(args.port)]  # fmt: skip
+        artifacts = artifact_location(s, uri)
+        if artifacts:
+            cmd += ["--default-artifact-root", artifacts]
+        print(f"MLflow UI on http://127.0.0.1:{args.port} ({uri})", flush=True)
+        return subprocess.call(cmd)
     return 0
 
 

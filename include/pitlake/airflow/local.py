@@ -46,6 +46,7 @@ def airflow_env(settings: Settings | None = None, base: dict[str, str] | None = 
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "PITLAKE_DEMO": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
@@ -85,19 +86,52 @@ def ensure_db(settings: Settings) -> None:
         stamp.touch()
 
 
-def run_demo(settings: Settings, start: date, days: int) -> int:
-    """``make demo``: run ``feature_pipeline`` with ``airflow dags test`` for each demo day."""
-    from pitlake.report import print_lake_summary
+def bootstrap_history(settings: Settings, start: date, end: date) -> None:
+    """Demo history for ``[start, end]`` in one Spark session: the same library calls the jobs make.
+
+    ``make demo`` needs a few weeks of history before labels have an observed 7-day horizon; one
+    JVM for all of them takes minutes where one ``airflow dags test`` per day (five spark-submits
+    each) would take an hour. The last days then run through Airflow.
+    """
+    from pitlake.demo_cli import generate_range
+    from pitlake.features import VIEWS
+    from pitlake.features.engine import build
+    from pitlake.ingest import ingest_customers, ingest_events
+    from pitlake.spark import get_spark
+
+    spark = get_spark("pitlake-demo-history")
+    generate_range(settings, start, end)
+    for day in day_range(start, end):
+        events = ingest_events(spark, settings, day)
+        customers = ingest_customers(spark, settings, day)
+        print(f"  history {day}: {events.accepted} events, {customers.accepted} profile changes", flush=True)
+    for view in VIEWS:
+        result = build(spark, settings, view, start, end)
+        print(f"  history {view.table}: {sum(result.rows_by_date.values())} rows", flush=True)
+    spark.stop()
+
+
+def run_demo(settings: Settings, start: date, days: int, airflow_days: int = 2) -> int:
+    """``make demo``: history in-process, then ``airflow dags test`` for the last days and ``train_model``."""
+    from pitlake.report import print_demo_summary
 
     ensure_db(settings)
     end = start + timedelta(days=days - 1)
-    for day in day_range(start, end):
-        print(f"== feature_pipeline for [{day}, {day + timedelta(days=1)}) ==", flush=True)
+    airflow_start = end - timedelta(days=max(1, min(airflow_days, days)) - 1)
+    if airflow_start > start:
+        print(f"== history {start}..{airflow_start - timedelta(days=1)} (one Spark session) ==", flush=True)
+        bootstrap_history(settings, start, airflow_start - timedelta(days=1))
+    for day in day_range(airflow_start, end):
+        print(f"== airflow dags test feature_pipeline: interval [{day}, {day + timedelta(days=1)}) ==", flush=True)
         code = run_dag_for_day("feature_pipeline", day, settings)
         if code != 0:
             print(f"feature_pipeline failed for {day}: see the task log above (exit {code})")
             return code
+    print(f"== airflow dags test train_model (labels, training set, MLflow, registry) as of {end} ==", flush=True)
+    code = run_airflow(["dags", "test", "train_model", f"{end.isoformat()}T23:00:00+00:00"], settings, check=False)
+    if code != 0:
+        print(f"train_model failed: see the task log above (exit {code})")
+        return code
     print()
-    print_lake_summary(settings)
-    print(f"\nAirflow home: {settings.airflow_home} (open the UI with `make airflow`)")
+    print_demo_summary(settings)
     return 0
