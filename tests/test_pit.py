@@ -249,6 +249,13 @@ def test_bad_arguments_are_config_errors(spark: Any) -> None:
         point_in_time_join(
             spine.withColumn("label_time", spine.label_time.cast("date")), features, keys=["customer_id"], **common
         )
+    with pytest.raises(ConfigError, match="time columns mix"):
+        point_in_time_join(
+            spine.withColumn("label_time", spine.label_time.cast("timestamp_ntz")),
+            features,
+            keys=["customer_id"],
+            **common,
+        )
     with pytest.raises(ConfigError, match="ttl must be zero or positive"):
         point_in_time_join(spine, features, keys=["customer_id"], ttl=timedelta(days=-1), **common)
 

@@ -37,6 +37,8 @@ _DUP = f"{_P}dup"
 _RANK = f"{_P}rank"
 
 _TIME_TYPES = (T.TimestampType, T.TimestampNTZType)
+# Deserialized cached batches: no serialization cost on the way in or out; spills to disk when large.
+_RESULT_STORAGE = StorageLevel.MEMORY_AND_DISK_DESER
 
 
 def point_in_time_join(
@@ -92,7 +94,7 @@ def point_in_time_join(
     duplicate feature rows fail here, as an :class:`~pitlake.errors.InputError` naming their
     count and an example, rather than inside a later write. Duplicates are counted in the same
     sorted pass (a DataFrame observation), and the result comes back persisted
-    (MEMORY_AND_DISK): ``unpersist()`` it once written. In as-of-write mode rows are sorted by
+    (MEMORY_AND_DISK_DESER): ``unpersist()`` it once written. In as-of-write mode rows are sorted by
     write time, so the check is a separate aggregation over the features and the result stays
     lazy. ``check_unique=False`` skips the check and returns a lazy DataFrame; ties are then
     broken arbitrarily, so use it only when uniqueness is guaranteed upstream.
@@ -151,7 +153,7 @@ def point_in_time_join(
         F.min(F.when(F.col(_DUP), example)).alias("example"),
     )
     result = _finish(observed.where(F.col(_KIND) == 1), spine.columns, value_columns, out_names, feature_time, ttl)
-    result = result.persist(StorageLevel.MEMORY_AND_DISK)
+    result = result.persist(_RESULT_STORAGE)
     result.count()
     found = observation.get
     if found["rows"]:
@@ -285,6 +287,9 @@ def _plan_output(
             raise ConfigError(
                 f"{side} column {name!r} is {types[name].simpleString()}, not a timestamp: cast it with to_timestamp"
             )
+    kinds = {types[name].simpleString() for _, types, name in timed if name is not None}
+    if len(kinds) > 1:
+        raise ConfigError(f"time columns mix {sorted(kinds)}: cast them all to timestamp (UTC)")
     if feature_time in keys or spine_time in keys:
         raise ConfigError(f"time columns must not be keys: keys={keys}, times={spine_time!r}/{feature_time!r}")
     if ttl is not None and ttl < timedelta(0):
@@ -451,7 +456,7 @@ def _finish(
     match = F.col(_MATCH)
     keep = match.isNotNull() & F.col(_TIME).isNotNull()
     if ttl is not None:
-        keep = keep & (match[feature_time] > F.col(_TIME) - F.lit(ttl))
+        keep = keep & (match[feature_time] >= F.col(_TIME) - F.lit(ttl))
     return matched.select(
         *[F.col(_SPINE)[c].alias(c) for c in spine_columns],
         *[F.when(keep, match[c]).alias(out_names[c]) for c in value_columns],
