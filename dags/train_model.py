@@ -24,8 +24,10 @@ from pitlake.airflow.assets import CUSTOMER_ACTIVITY, CUSTOMER_PROFILE, table_as
 from pitlake.airflow.callbacks import log_failure
 from pitlake.airflow.operators import PitlakeSparkSubmitOperator
 
-END = "{{ dag_run.run_after.strftime('%Y-%m-%d') }}"
-START = "{{ (dag_run.run_after - macros.timedelta(days=params.history_days)).strftime('%Y-%m-%d') }}"
+# A manual or `dags test` run has a logical date; an Asset-triggered run has only run_after.
+AS_OF = "(dag_run.logical_date or dag_run.run_after)"
+END = "{{ " + AS_OF + ".strftime('%Y-%m-%d') }}"
+START = "{{ (" + AS_OF + " - macros.timedelta(days=params.history_days)).strftime('%Y-%m-%d') }}"
 
 
 @dag(
