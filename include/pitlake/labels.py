@@ -96,8 +96,10 @@ def build_labels(spark: SparkSession, settings: Settings, start: date, end: date
     version = delta_io.latest_version(spark, path)
     bronze = delta_io.read(spark, path, version)
     until = observed_until(spark, settings, bronze)
-    ok = [d for d in days if day_start(d + timedelta(days=1)) + HORIZON <= day_start(until)]
-    skipped = [d for d in days if d not in ok]
+    first = bronze.agg(F.min("event_date")).first()[0]  # type: ignore[index]
+    # Days before the first event have no visits: they are neither labelled nor validated as empty.
+    ok = [d for d in days if d >= first and day_start(d + timedelta(days=1)) + HORIZON <= day_start(until)]
+    skipped = [d for d in days if d not in ok and d >= first]
     if skipped:
         log.warning("labels: %s..%s not labelled: their 7-day horizon is observed only until %s", skipped[0],
                     skipped[-1], until)  # fmt: skip
