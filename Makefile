@@ -10,7 +10,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.pitlake-installed
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test lint format typecheck bench bench-ingest airflow mlflow lock clean check-python
+.PHONY: help install demo test lint format typecheck bench bench-ingest airflow mlflow lock clean check-python reproduce
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,9 @@ airflow: install ## start `airflow standalone` on 127.0.0.1:8080 (login printed;
 
 mlflow: install ## start the MLflow UI on 127.0.0.1:5000 against $PITLAKE_HOME/mlflow
 	$(PY) -m pitlake mlflow-ui
+
+reproduce: install ## rebuild a model's training set from its manifest, check the hash and metrics (MODEL=name VERSION=n)
+	$(PY) jobs/reproduce.py --model $(MODEL) --version $(VERSION)
 
 lock: ## recompile requirements*.txt from requirements*.in (needs network)
 	$(UV) pip compile --quiet --python-version 3.11 requirements.in -o requirements.txt

@@ -122,3 +122,29 @@ def test_train_model_is_scheduled_on_the_feature_assets(dagbag):
     assets = {a.name for a in condition.objects}
     assert assets == {"features.customer_activity", "features.customer_profile"}
     assert dag.max_active_runs == 1 and dag.params["history_days"] == 90
+
+
+def test_promote_model_is_manual_with_params_and_maintenance_is_weekly(dagbag):
+    from airflow.sdk import CronDataIntervalTimetable
+
+    promote = dagbag.dags["promote_model"]
+    assert promote.schedule is None
+    assert promote.doc_md and "rollback" in promote.doc_md.lower() and "previous" in promote.doc_md
+    params = promote.params
+    assert params["model_name"] == "purchase_propensity"
+    assert params.get_param("version").schema["type"] == "integer"
+    assert params.get_param("alias").schema["enum"] == ["champion", "challenger", "previous"]
+    assert params["force"] is False and params.get_param("force").schema["type"] == "boolean"
+    assert params.get_param("reason").schema["type"] == "string"
+    assert params.get_param("reason").schema["minLength"] == 1
+    assert promote.task_ids == ["promote"]
+    for task in promote.tasks:
+        assert task.owner == "pitlake" and task.on_failure_callback
+
+    maintenance = dagbag.dags["maintenance"]
+    assert isinstance(maintenance.timetable, CronDataIntervalTimetable)
+    assert maintenance.max_active_runs == 1 and not maintenance.catchup
+    assert maintenance.task_ids == ["optimize_and_vacuum"]
+    vacuum = maintenance.get_task("optimize_and_vacuum")
+    assert vacuum.application.endswith("jobs/maintenance.py")
+    assert vacuum._conn_id == "spark_default" and vacuum.owner == "pitlake" and vacuum.on_failure_callback
