@@ -378,7 +378,7 @@ def oracle(
     return repeats, out
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     spine_rows=st.lists(st.tuples(st.sampled_from(KEYS), maybe_instants), max_size=12),
     feature_rows=st.lists(

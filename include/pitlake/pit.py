@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -37,8 +36,6 @@ _DUP = f"{_P}dup"
 _RANK = f"{_P}rank"
 
 _TIME_TYPES = (T.TimestampType, T.TimestampNTZType)
-# Deserialized cached batches: no serialization cost on the way in or out; spills to disk when large.
-_RESULT_STORAGE = StorageLevel.MEMORY_AND_DISK_DESER
 
 
 def point_in_time_join(
@@ -93,11 +90,13 @@ def point_in_time_join(
     Eager by default: with ``check_unique=True`` the join runs once at call time so that
     duplicate feature rows fail here, as an :class:`~pitlake.errors.InputError` naming their
     count and an example, rather than inside a later write. Duplicates are counted in the same
-    sorted pass (a DataFrame observation), and the result comes back persisted
-    (MEMORY_AND_DISK_DESER): ``unpersist()`` it once written. In as-of-write mode rows are sorted by
-    write time, so the check is a separate aggregation over the features and the result stays
-    lazy. ``check_unique=False`` skips the check and returns a lazy DataFrame; ties are then
-    broken arbitrarily, so use it only when uniqueness is guaranteed upstream.
+    sorted pass (rank vs row number, read through a DataFrame observation), and the result comes
+    back locally checkpointed (executor memory and disk, freed when the DataFrame is garbage
+    collected): writing it does not recompute the join. Losing an executor before that write
+    fails the write, and the task's retry recomputes. In as-of-write mode rows are sorted by write
+    time, so the check is a separate aggregation over the features and the result stays lazy.
+    ``check_unique=False`` skips the check and returns a lazy DataFrame; ties are then broken
+    arbitrarily, so use it only when uniqueness is guaranteed upstream.
 
     ``method="join_row_number"`` is the textbook equi-join on keys with ``feature_time <= t``
     followed by ``row_number()`` per spine row: its intermediate grows with (feature rows per
@@ -153,11 +152,10 @@ def point_in_time_join(
         F.min(F.when(F.col(_DUP), example)).alias("example"),
     )
     result = _finish(observed.where(F.col(_KIND) == 1), spine.columns, value_columns, out_names, feature_time, ttl)
-    result = result.persist(_RESULT_STORAGE)
-    result.count()
+    # Materialise once (the job that fills the observation); the caller's write then reads these blocks.
+    result = result.localCheckpoint(eager=True)
     found = observation.get
     if found["rows"]:
-        result.unpersist()
         raise _duplicates_error(found["rows"], found["example"].asDict(), feature_time, created_time)
     return result
 
@@ -193,9 +191,9 @@ def build_training_set(
     ``<name>__<column>``: always ``<name>__feature_time`` (the matched feature time, for the
     leakage audit with :func:`leakage_violations`), plus ``<name>__<created_time>`` and
     ``<name>__<as_of_write>`` when those are used. ``as_of_write`` names the write-time column,
-    which every view must then carry. Like :func:`point_in_time_join`, the joins run at call time
-    (duplicate feature rows fail here) and the result comes back persisted outside as-of-write
-    mode; earlier intermediates are released as soon as the next one is materialised.
+    which every view must then carry. Like :func:`point_in_time_join`, each join runs at call
+    time (duplicate feature rows fail here, naming the view), so the next view starts from a
+    materialised result rather than an ever longer plan.
     """
     names = [v.name for v in views]
     if not views:
@@ -204,7 +202,6 @@ def build_training_set(
     if duplicates or any(not n for n in names):
         raise ConfigError(f"feature view names must be non-empty and unique, got {names}")
     result = spine
-    held: list[DataFrame] = []  # intermediate results persisted by point_in_time_join
     for view in views:
         keys = list(view.keys)
         bookkeeping = [view.feature_time, *(c for c in (view.created_time, as_of_write) if c)]
@@ -215,7 +212,7 @@ def build_training_set(
             raise ConfigError(f"feature view {view.name!r} has no column {missing[0]!r}; columns: {view.df.columns}")
         renamed = view.df.select(*[_col(c).alias(renames.get(c, c)) for c in view.df.columns])
         try:
-            joined = point_in_time_join(
+            result = point_in_time_join(
                 result,
                 renamed,
                 keys=keys,
@@ -226,14 +223,7 @@ def build_training_set(
                 as_of_write=renames[as_of_write] if as_of_write else None,
             )
         except (ConfigError, InputError) as err:
-            for df in held:
-                df.unpersist()
             raise type(err)(f"feature view {view.name!r}: {err}") from err
-        if joined.is_cached:  # materialised: the previous intermediate is no longer read
-            for df in held:
-                df.unpersist()
-            held = [joined]
-        result = joined
     return result
 
 
