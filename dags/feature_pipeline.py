@@ -15,9 +15,20 @@ Daily: one run covers the data interval `[D 00:00, D+1 00:00)` UTC.
    that D's late events changed are rebuilt too. Each feature table is an Asset: `train_model`
    is scheduled on them, and every event carries the Delta version it committed.
 
-A rerun of D replaces exactly D's rows. `max_active_runs=1`: days build on each other (the late
-window of ingestion, all-history features) and Delta writes to one table are serialised.
-Backfill: `airflow backfill create --dag-id feature_pipeline --from-date 2026-01-01 --to-date 2026-01-07`.
+A rerun of D replaces exactly D's rows.
+
+**Concurrency.** Days build on each other: ingestion deduplicates against the days already
+ingested inside the lateness window and chains the SCD2 customer history, and a feature build
+reads the previous days' rollups and state. So every task has `depends_on_past=True`: `ingest_events`
+for D+1 starts only once `ingest_events` for D succeeded, and so on per task. That orders each
+table's writes by day even in a backfill, whose `--max-active-runs` Airflow applies independently
+of this DAG's `max_active_runs=1`. What may overlap are different tasks of neighbouring days
+(`ingest_events` of D+1 while `build_customer_activity` of D runs): they commit to different
+Delta tables, and the shared `ops.validation_results` only receives blind appends, which Delta
+never reports as conflicts. A failed day holds the days after it until it is fixed and cleared.
+
+Backfill (runs in the scheduler):
+`airflow backfill create --dag-id feature_pipeline --from-date 2026-01-01 --to-date 2026-01-07 --max-active-runs 2`.
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ DAY = "{{ data_interval_start.strftime('%Y-%m-%d') }}"
     tags=["pitlake", "features"],
     default_args={
         "owner": "pitlake",
+        "depends_on_past": True,
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,

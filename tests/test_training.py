@@ -334,6 +334,24 @@ def test_empty_or_single_class_training_sets_are_one_line_input_errors_and_regis
     assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
 
 
+def test_a_training_part_without_feature_values_is_refused_before_anything_is_logged(home):
+    """Labels that start before the feature history: every training row has null features, which
+    would train a constant model (ROC AUC 0.5); the demo once did exactly that."""
+    from pitlake.errors import InputError
+    from pitlake.training.train import train
+
+    frame, _ = synthetic(customers=60)
+    # Label dates 01-01 .. 02-09: 02-02 .. 02-09 evaluate, 01-01 .. 01-25 train (their 7-day horizon
+    # ends before 02-02); only the evaluation dates keep their feature values.
+    frame.loc[frame["label_date"] < EVAL_START.date(), FEATURES] = None
+    write_training_set(home, frame, "no-history")
+    with pytest.raises(InputError) as err:
+        train(home, training_set_id="no-history")
+    assert str(err.value).startswith("training set no-history: no feature has a value in the training part (")
+    assert "label dates 2026-01-01..2026-01-25): the label range starts before the feature history" in str(err.value)
+    assert client_for(home).search_registered_models() == []
+
+
 def test_a_feature_equal_to_the_label_is_suspected_leakage_and_never_promoted(home):
     from pitlake.errors import ConfigError
     from pitlake.training.registry import promote

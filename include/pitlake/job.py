@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ def run(
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_mod.load()
+    started = time.monotonic()
     try:
         key, result = body(args, settings)
     except PitlakeError as err:
@@ -54,7 +56,12 @@ def run(
         if args.result_file:  # tells the Airflow operator: a deterministic failure, do not retry
             write_result(args.result_file, {"stage": stage, "error": str(err), "kind": type(err).__name__})
         return 2
-    result = {"stage": stage, **result}
+    # Where a job's time goes: its body (including the Spark session's start-up), against the
+    # task's wall time in Airflow, whose difference is the spark-submit JVM and Python start.
+    from pitlake.spark import SESSION_STARTUP_S
+
+    timing = {"body_s": round(time.monotonic() - started, 3), "spark_session_start_s": SESSION_STARTUP_S.get("last")}
+    result = {"stage": stage, **result, "timing": timing}
     write_result(args.result_file or result_path(settings, stage, key), result)
     print(RESULT_PREFIX + json.dumps(result, sort_keys=True, default=str), flush=True)
     return 0

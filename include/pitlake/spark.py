@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 from typing import TYPE_CHECKING
 
 from pitlake import settings as settings_mod
@@ -22,6 +23,9 @@ MIN_JAVA = 17
 
 LOG4J_CONF = REPO_ROOT / "conf" / "log4j2.properties"
 JAVA_OPTIONS = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONF}"
+
+# Seconds the last get_spark() spent in getOrCreate (a new SparkContext: JVM side start-up, jars).
+SESSION_STARTUP_S: dict[str, float] = {}
 
 BASE_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -109,7 +113,10 @@ def get_spark(app_name: str = "pitlake", settings: settings_mod.Settings | None 
         builder = builder.config("spark.jars", ",".join(delta_jar_paths(s)))
     for key, value in s.spark_conf.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    started = time.monotonic()
+    session = builder.getOrCreate()
+    SESSION_STARTUP_S["last"] = round(time.monotonic() - started, 3)
+    return session
 
 
 def _launched_by_spark_submit() -> bool:

@@ -253,6 +253,16 @@ def fit_and_evaluate(
     x = dataset.model_inputs(frame, features)
     x_train, y_train = x.iloc[split.train_index], y[split.train_index]
     x_eval, y_eval = x.iloc[split.eval_index], y[split.eval_index]
+    empty = [c for c in features if x_train[c].isna().all()]
+    if empty and len(empty) == len(features):
+        first, last = split.train_dates[0], split.train_dates[-1]
+        raise InputError(
+            f"{what}: no feature has a value in the training part ({len(y_train)} rows, label dates "
+            f"{first}..{last}): the label range starts before the feature history; build features "
+            "for those days first, or train on a later label range"
+        )
+    if empty:
+        log.warning("%s: features without any value in the training part: %s", what, ", ".join(empty))
     train_frame = frame.iloc[split.train_index].reset_index(drop=True)
     fitted = []
     for name in candidates:
