@@ -182,13 +182,16 @@ def test_bronze_versions_are_derived_from_the_job_records_of_live_partitions(lak
     write_deltalake(path, part(["2026-01-01", "2026-01-02"]), partition_by=["feature_date"])  # v0
     write_deltalake(path, part(["2026-01-02"]), partition_by=["feature_date"], mode="overwrite",
                     predicate="feature_date = '2026-01-02'")  # v1  # fmt: skip
-    records = lake.runs_dir / "build_features"
-    records.mkdir(parents=True)
+    # A manual job writes runs/<stage>/<key>.json; an Airflow task runs/airflow/<dag>/<run>/<task>.<try>.json.
+    manual = lake.runs_dir / "build_features"
+    task = lake.runs_dir / "airflow" / "feature_pipeline" / "scheduled__2026-01-02T00_00_00_00_00"
     for key, dates, version, source in (("a", ["2026-01-01", "2026-01-02"], 0, 5), ("b", ["2026-01-02"], 1, 7),
                                         ("c", ["2026-01-03"], 2, 9)):  # fmt: skip
         record = {"table": "features.customer_activity", "dates_built": dates, "delta_version": version,
                   "source_table": "bronze.events", "source_version": source}  # fmt: skip
-        (records / f"{key}.json").write_text(json.dumps(record))
+        path = task / "build_customer_activity.1.json" if key == "b" else manual / f"{key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record))
     at_v0 = upstream_from_job_records(lake, "features.customer_activity", 0)
     at_v1 = upstream_from_job_records(lake, "features.customer_activity", 1)
     assert (at_v0.table, at_v0.versions, at_v0.derived_from) == ("bronze.events", (5,), UpstreamSource.JOB_RECORDS)

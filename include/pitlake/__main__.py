@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pitlake.airflow.local import DEMO_DAYS
 from pitlake.errors import PitlakeError
 
 
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--end")
     demo = sub.add_parser("demo", help="run feature_pipeline with `airflow dags test` for the demo days")
     demo.add_argument("--start", help="first demo day (default: PITLAKE_DEMO_START)")
-    demo.add_argument("--days", type=int, default=21, help="number of demo days (default 21: labels need 7+3 more)")
+    demo.add_argument("--days", type=int, default=DEMO_DAYS, help=f"number of demo days (default {DEMO_DAYS})")
     demo.add_argument("--airflow-days", type=int, default=2, help="last days run through `airflow dags test`")
     run_day = sub.add_parser("run-day", help="`airflow dags test` a DAG for the data interval of one day")
     run_day.add_argument("dag_id")

@@ -45,7 +45,7 @@ class DemoConfig:
     customers: int = 2000
     epoch: date = date(2026, 1, 1)
     defect_rate: float = 0.01
-    sessions_per_day: float = 0.6  # mean visits per customer per day
+    sessions_per_day: float = 1.5  # mean visits per customer per day
 
 
 @dataclass(frozen=True)
@@ -86,12 +86,18 @@ def profiles_as_of(cfg: DemoConfig, day: date) -> tuple[dict[str, np.ndarray], n
     traits = _customer_traits(cfg)
     state = {k: traits[k].copy() for k in ("segment", "country", "tier")}
     changed = np.ones(cfg.customers, dtype=bool)  # the epoch day carries every profile
+    # A loyalty tier is earned by spending: it moves now and then, but stays within one step of the
+    # tier the customer's propensity earns (an unbounded random walk would wash the signal out).
+    low = np.maximum(traits["tier"] - 1, 0)
+    high = np.minimum(traits["tier"] + 1, len(LOYALTY_TIERS) - 1)
     d = cfg.epoch + timedelta(days=1)
     while d <= day:
         rng = _day_rng(cfg, d, 2)
         u = rng.random((3, cfg.customers))
-        tier_move = np.where(u[0] < 0.01, 1, 0) - np.where(u[0] > 0.995, 1, 0)
-        state["tier"] = np.clip(state["tier"] + tier_move, 0, len(LOYALTY_TIERS) - 1)
+        tier_move = np.where(u[0] < 0.003, 1, 0) - np.where(u[0] > 0.9985, 1, 0)
+        tier = np.clip(state["tier"] + tier_move, low, high)
+        tier_move = tier - state["tier"]
+        state["tier"] = tier
         new_segment = rng.integers(0, len(SEGMENTS), cfg.customers)
         state["segment"] = np.where(u[1] < 0.003, new_segment, state["segment"])
         new_country = rng.integers(0, len(COUNTRIES), cfg.customers)

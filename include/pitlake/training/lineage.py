@@ -339,7 +339,8 @@ def _records_for(settings: Settings, table: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if not settings.runs_dir.is_dir():
         return out
-    for path in sorted(settings.runs_dir.glob("*/*.json")):
+    # runs/<stage>/<key>.json from a manual job, runs/airflow/<dag>/<run>/<task>.<try>.json from a task.
+    for path in sorted(settings.runs_dir.rglob("*.json")):
         try:
             record = json.loads(path.read_text())
         except (OSError, ValueError):
