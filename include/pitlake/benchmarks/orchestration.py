@@ -87,14 +87,18 @@ def _mean(values: list[float]) -> float:
 
 
 def run(ctx: Context) -> Section:
-    days = 14 if ctx.quick else 0
-    home = ctx.scratch("demo") / f"home-{int(time.time())}"
-    parse = _dag_parse_rows(ctx)
     from pitlake.airflow.local import DEMO_DAYS
 
-    days = days or DEMO_DAYS
-    wall, log = _run_demo(home, days, 200 if ctx.quick else None)
+    parse = _dag_parse_rows(ctx)
+    home = ctx.scratch("demo") / f"home-{int(time.time())}"
+    wall, log = _run_demo(home, 14 if ctx.quick else DEMO_DAYS, 200 if ctx.quick else None)
+    return section(parse, home, wall, log)
+
+
+def section(parse: list[list[object]], home: Path, wall: float, log: str, remark: str = "") -> Section:
+    """The report for one finished demo in ``home`` that took ``wall`` seconds."""
     timings = json.loads((home / "runs" / "demo_timings.json").read_text())
+    days = timings["days"]
     phases = [[name, seconds, f"{100 * seconds / wall:.0f}%"] for name, seconds in timings["phases"]]
     phases.append(["total (process wall time, incl. Python start)", wall, "100%"])
     tasks = _task_durations(home)
@@ -102,16 +106,16 @@ def run(ctx: Context) -> Section:
     task_rows = []
     for task, seconds in sorted(tasks.items()):
         job = jobs.get(task, [])
-        body = _mean([j["body_s"] for j in job]) if job else None
+        body_s = _mean([j["body_s"] for j in job]) if job else None
         session = _mean([j["spark_session_start_s"] for j in job if j.get("spark_session_start_s")]) if job else None
         task_rows.append(
             [
                 task,
                 len(seconds),
                 _mean(seconds),
-                f"{body:.1f}" if body is not None else "-",
+                f"{body_s:.1f}" if body_s is not None else "-",
                 f"{session:.1f}" if session is not None else "-",
-                f"{_mean(seconds) - body:.1f}" if body is not None else "-",
+                f"{_mean(seconds) - body_s:.1f}" if body_s is not None else "-",
             ]
         )
     body = (
@@ -127,7 +131,7 @@ def run(ctx: Context) -> Section:
         + table(["dag.task", "runs", "task s", "job body s", "of which Spark session start s", "overhead s"], task_rows)
         + "\n\nReading: each Spark task pays a JVM start and a SparkSession with the Delta extensions before "
         "it touches data, which on 2 cores costs more than the day's work at demo size; that is why the demo "
-        "builds its history in one session and runs only the last days through Airflow. "
-        f"Log of this run: `{Path(log).relative_to(REPO_ROOT) if Path(log).is_relative_to(REPO_ROOT) else log}`."
+        "builds its history in one session and runs only the last days through Airflow."
+        + (f" {remark}" if remark else "")
     )
     return Section("Orchestration: DAG parsing and make demo", body, {"wall_s": wall, "phases": timings["phases"]})
