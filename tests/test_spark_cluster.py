@@ -1,0 +1,267 @@
+"""The same DAG on a real Spark cluster (issue 7 item 5).
+
+Starts a Spark standalone master and one worker on 127.0.0.1 from the pyspark package of this
+virtualenv, points ``AIRFLOW_CONN_SPARK_DEFAULT`` at the master, runs ``feature_pipeline`` for
+one demo day with ``airflow dags test`` in a fresh ``PITLAKE_HOME`` and checks that
+
+* the master's JSON status lists every Spark application of the run as completed, and
+* the bronze and feature tables equal a local-mode build of the same day's landing files.
+
+Every process the test starts is stopped by its process group id, also on failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pitlake.settings import REPO_ROOT, Settings
+
+pytestmark = pytest.mark.slow
+
+DAY = "2026-01-01"
+CUSTOMERS = "60"
+# Columns that legitimately differ between two builds of the same day.
+VOLATILE = {"computed_at"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def spark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
+def master_status(webui_port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{webui_port}/json/", timeout=5) as resp:
+        status: dict[str, Any] = json.loads(resp.read().decode())
+    return status
+
+
+@dataclasses.dataclass
+class Cluster:
+    url: str
+    webui_port: int
+    logs: Path
+
+    def status(self) -> dict[str, Any]:
+        return master_status(self.webui_port)
+
+    def log_tail(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(self.logs.glob("*.log"))
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, then SIGKILL it if it does not exit within 20 s."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    home = spark_home()
+    spark_class = home / "bin" / "spark-class"
+    if not spark_class.exists():
+        pytest.skip(f"no spark-class in the pyspark package at {home}: cannot start a standalone cluster")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("no java on PATH and JAVA_HOME unset: a Spark master/worker needs a JVM")
+    base = tmp_path_factory.mktemp("spark-cluster")
+    logs = base / "logs"
+    work = base / "work"
+    logs.mkdir()
+    work.mkdir()
+    port, webui, worker_webui = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOG_DIR": str(logs),
+        "SPARK_WORKER_DIR": str(work),
+        "SPARK_NO_DAEMONIZE": "1",
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        out = (logs / f"{name}.log").open("wb")
+        proc = subprocess.Popen(
+            [str(spark_class), *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped by its pid below
+            cwd=base,
+        )
+        out.close()
+        procs.append(proc)
+        return proc
+
+    url = f"spark://127.0.0.1:{port}"
+    c = Cluster(url=url, webui_port=webui, logs=logs)
+    try:
+        start(
+            "master",
+            ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
+             "--webui-port", str(webui)],
+        )  # fmt: skip
+        start(
+            "worker",
+            ["org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1", "--cores", "1",
+             "--memory", "1g", "--webui-port", str(worker_webui), "--work-dir", str(work)],
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            for proc in procs:
+                if proc.poll() is not None:
+                    pytest.fail(f"{proc.args[1]} exited with {proc.returncode}:\n{c.log_tail()}")
+            try:
+                status = c.status()
+            except OSError:
+                status = {}
+            if any(w.get("state") == "ALIVE" for w in status.get("workers", [])):
+                break
+            time.sleep(1)
+        else:
+            pytest.fail(f"no worker registered with {url} within 120 s: {status}\n{c.log_tail()}")
+        assert status["url"] == url and status["status"] == "ALIVE"
+        yield c
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+def run_pitlake(args: list[str], env: dict[str, str], timeout: int = 1200) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pitlake", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+
+
+def table_rows(path: Path) -> list[tuple[Any, ...]]:
+    """A Delta table's rows, sorted, without volatile columns; floats rounded (sum order differs)."""
+    from deltalake import DeltaTable
+
+    rows = DeltaTable(str(path)).to_pyarrow_table().to_pylist()
+    out = []
+    for row in rows:
+        items = []
+        for key in sorted(row):
+            if key in VOLATILE:
+                continue
+            value = row[key]
+            if key == "source_file" and value is not None:
+                value = value.rsplit("/", 1)[-1]  # the file name: the homes differ
+            elif isinstance(value, float):
+                value = round(value, 9)
+            items.append((key, value))
+        out.append(tuple(items))
+    return sorted(out, key=repr)
+
+
+def test_feature_pipeline_on_a_standalone_cluster_equals_local_mode(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory, repo_settings: Settings, spark: Any
+) -> None:
+    from pitlake.features import VIEWS
+    from pitlake.features.engine import affected_start, build
+    from pitlake.ingest import ingest_customers, ingest_events
+
+    home = tmp_path_factory.mktemp("cluster-run") / "home"
+    home.mkdir()
+    (home / "jars").symlink_to(repo_settings.jars_dir, target_is_directory=True)
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "PITLAKE_HOME": str(home),
+        "PITLAKE_DEMO_CUSTOMERS": CUSTOMERS,
+        "PITLAKE_DEFECT_RATE": "0.05",
+        # The only change from a laptop run: the spark_default connection names the cluster's master.
+        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": cluster.url}),
+        # The driver (spark-submit, client mode) must be reachable by the executor on 127.0.0.1.
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        # The worker offers 1 GiB; leave room for the executor's overhead.
+        "PITLAKE_SPARK_CONF": "spark.executor.memory=512m",
+    }
+    if os.environ.get("JAVA_HOME"):
+        env["JAVA_HOME"] = os.environ["JAVA_HOME"]
+    started = time.monotonic()
+    proc = run_pitlake(["run-day", "feature_pipeline", DAY], env)
+    elapsed = time.monotonic() - started
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:] + "\n" + cluster.log_tail()
+
+    # The master ran every Spark job of the run: two ingestions, one build per feature view.
+    status = cluster.status()
+    completed = status["completedapps"]
+    names = sorted(app["name"] for app in completed)
+    expected = sorted(["ingest_events", "ingest_customers", *(f"build_features[{view.name}]" for view in VIEWS)])
+    assert names == expected, json.dumps(completed, indent=1)[:3000]
+    assert all(app["state"] == "FINISHED" for app in completed), completed
+    assert status["activeapps"] == []
+    # Their executors ran on the worker: it made a work folder (executor stdout/stderr) per application.
+    work = cluster.logs.parent / "work"
+    assert sorted(p.name for p in work.glob("app-*")) == sorted(app["id"] for app in completed)
+    assert all(list((work / app["id"]).glob("*/stderr")) for app in completed)
+    results = {p.name.split(".")[0]: json.loads(p.read_text()) for p in (home / "runs" / "airflow").rglob("*.json")}
+    assert set(results) == {"ingest_events", "ingest_customers", *(f"build_{v.name}" for v in VIEWS)}
+
+    # The same day in local mode, from the same landing files, in another PITLAKE_HOME.
+    local_home = tmp_path_factory.mktemp("local-run") / "home"
+    shutil.copytree(home / "landing", local_home / "landing")
+    local = dataclasses.replace(repo_settings, home=local_home, demo_customers=int(CUSTOMERS), defect_rate=0.05)
+    day = date.fromisoformat(DAY)
+    ingest_events(spark, local, day)
+    ingest_customers(spark, local, day)
+    for view in VIEWS:
+        build(spark, local, view, affected_start(spark, local, view, day), day)
+
+    tables = ["bronze.events", "bronze.customers", "quarantine.events", "quarantine.customers"]
+    tables += [view.table for view in VIEWS] + [f"{view.table}_daily" for view in VIEWS]
+    compared = {}
+    for table in tables:
+        layer, name = table.split(".")
+        cluster_path, local_path = home / "lake" / layer / name, local_home / "lake" / layer / name
+        if not (local_path / "_delta_log").is_dir():
+            assert not (cluster_path / "_delta_log").is_dir(), f"{table}: built on the cluster only"
+            continue
+        cluster_rows, local_rows = table_rows(cluster_path), table_rows(local_path)
+        assert cluster_rows == local_rows, f"{table}: the cluster build differs from the local build"
+        compared[table] = len(local_rows)
+    for view in VIEWS:
+        assert compared[view.table] > 0, compared
+    print(f"\ncluster run: {elapsed:.0f} s, master {cluster.url}, apps {names}, rows compared {compared}")
