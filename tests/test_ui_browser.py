@@ -207,6 +207,8 @@ def running_airflow(root: Path, jars_dir: Path) -> Iterator[LocalAirflow]:
         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert migrate.returncode == 0, f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}"
+    # A SIGTERM (CI cancelling, `timeout`) must still run the teardown below, not orphan the servers.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         af.start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(port)])
         af.start("scheduler", ["scheduler", "--skip-serve-logs"])
@@ -225,6 +227,11 @@ def running_airflow(root: Path, jars_dir: Path) -> Iterator[LocalAirflow]:
         yield af
     finally:
         af.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _settings_for(home: Path, load: Any) -> Any:
@@ -254,6 +261,7 @@ def browser() -> Iterator[Any]:
 def test_trigger_feature_pipeline_from_the_ui(browser: Any, airflow: LocalAirflow) -> None:
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=60_000)  # two shared cores: the UI may take a while to render
     logical = DAY + timedelta(days=1)  # a manual run of a daily CronDataIntervalTimetable covers [D, D+1)
     context = browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id="UTC", locale="en-US")
     page = context.new_page()
@@ -284,7 +292,7 @@ def test_trigger_feature_pipeline_from_the_ui(browser: Any, airflow: LocalAirflo
         dialog.get_by_text("Advanced Options").click()
         dialog.locator("input[name=dagRunId]").fill(run_id)
         dialog.get_by_role("button", name="Trigger").click()
-        expect(page.get_by_text("Dag Run Triggered")).to_be_visible()
+        expect(page.get_by_text("Dag Run Triggered").first).to_be_visible()  # the toast may render twice
 
         run_path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}"
         run = airflow.wait_until("the triggered run", lambda: airflow.api("GET", run_path, token=airflow.token()), 60)
