@@ -129,9 +129,11 @@ def section(parse: list[list[object]], home: Path, wall: float, log: str, remark
         + "\n\nInside the Airflow tasks (mean per run; a Spark task's overhead is spark-submit starting a JVM "
         "and Python plus Airflow's task runner, outside the job body):\n\n"
         + table(["dag.task", "runs", "task s", "job body s", "of which Spark session start s", "overhead s"], task_rows)
-        + "\n\nReading: each Spark task pays a JVM start and a SparkSession with the Delta extensions before "
-        "it touches data, which on 2 cores costs more than the day's work at demo size; that is why the demo "
-        "builds its history in one session and runs only the last days through Airflow."
-        + (f" {remark}" if remark else "")
+        + "\n\nReading: outside a job's body (spark-submit starting a JVM and Python, Airflow's task runner) "
+        "a Spark task loses only seconds, and the SparkSession's start a few more; most of a task is its body: "
+        "the Spark work on small data, where each Delta commit and each Spark job has a fixed cost, plus the "
+        "validation gate that every job runs on what it wrote (see the validation section for its share). "
+        "One JVM for the history days amortises those fixed costs, which is why the demo runs only its last "
+        "days through Airflow." + (f" {remark}" if remark else "")
     )
     return Section("Orchestration: DAG parsing and make demo", body, {"wall_s": wall, "phases": timings["phases"]})
