@@ -55,6 +55,10 @@ def airflow_env(settings: Settings | None = None, base: dict[str, str] | None = 
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
+    # Task runners report to the api-server's execution API: follow its port when that is changed.
+    env.setdefault(
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}/execution/"
+    )
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     return env
 
