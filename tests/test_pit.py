@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -10,8 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pitlake.errors import ConfigError, InputError
 from pitlake.pit import ViewInput, build_training_set, leakage_violations, point_in_time_join
+from pyspark.sql import functions as F
+
+# The bucketed as-of merge runs Python workers: they must be this interpreter (with pyarrow), read at session start.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+# Every exact case runs with each algorithm the library offers; the reference join where it is noted.
+METHODS = ["bucketed_asof", "window"]
 
 SPINE_SCHEMA = "sid int, customer_id string, label_time timestamp"
 FEATURE_SCHEMA = "customer_id string, feature_time timestamp, spend double"
@@ -49,7 +59,7 @@ def pit(spark: Any, spine: list[tuple[Any, ...]], features: list[tuple[Any, ...]
 # --------------------------------------------------------------------------- exact cases
 
 
-@pytest.mark.parametrize("method", ["window", "join_row_number"])
+@pytest.mark.parametrize("method", [*METHODS, "join_row_number"])
 def test_equal_time_is_used_and_later_rows_never(spark: Any, method: str) -> None:
     spine = [(1, "a", t(5)), (2, "b", t(5, 12))]
     features = [
@@ -64,7 +74,7 @@ def test_equal_time_is_used_and_later_rows_never(spark: Any, method: str) -> Non
     assert rows(result, "sid", "feature_time", "spend") == [(1, t(5), 5.0), (2, t(5), 50.0)]
 
 
-@pytest.mark.parametrize("method", ["window", "join_row_number"])
+@pytest.mark.parametrize("method", [*METHODS, "join_row_number"])
 def test_ttl_bound_is_inclusive(spark: Any, method: str) -> None:
     spine = [(1, "a", t(5)), (2, "b", t(5)), (3, "c", t(5))]
     features = [
@@ -77,17 +87,19 @@ def test_ttl_bound_is_inclusive(spark: Any, method: str) -> None:
     assert rows(result, "sid", "feature_time", "spend") == [(1, t(4), 1.0), (2, None, None), (3, t(5), 4.0)]
 
 
-def test_zero_ttl_takes_only_exact_times(spark: Any) -> None:
+@pytest.mark.parametrize("method", METHODS)
+def test_zero_ttl_takes_only_exact_times(spark: Any, method: str) -> None:
     spine = [(1, "a", t(5)), (2, "b", t(5))]
     features = [("a", t(5), 1.0), ("b", t(5) - US, 2.0)]
-    result = pit(spark, spine, features, ttl=timedelta(0))
+    result = pit(spark, spine, features, ttl=timedelta(0), method=method)
     assert rows(result, "sid", "spend") == [(1, 1.0), (2, None)]
 
 
-def test_null_key_null_time_and_missing_key_get_nulls(spark: Any) -> None:
+@pytest.mark.parametrize("method", METHODS)
+def test_null_key_null_time_and_missing_key_get_nulls(spark: Any, method: str) -> None:
     spine = [(1, None, t(5)), (2, "a", None), (3, "zzz", t(5)), (4, "a", t(5))]
     features = [(None, t(1), 9.0), ("a", t(1), 1.0)]  # a null-keyed feature row never matches
-    result = pit(spark, spine, features)
+    result = pit(spark, spine, features, method=method)
     assert rows(result, "sid", "customer_id", "feature_time", "spend") == [
         (1, None, None, None),
         (2, "a", None, None),
@@ -96,27 +108,31 @@ def test_null_key_null_time_and_missing_key_get_nulls(spark: Any) -> None:
     ]
 
 
-def test_empty_feature_table_keeps_every_spine_row(spark: Any) -> None:
+@pytest.mark.parametrize("method", METHODS)
+def test_empty_feature_table_keeps_every_spine_row(spark: Any, method: str) -> None:
     spine = [(1, "a", t(5)), (2, "b", t(6))]
-    result = pit(spark, spine, [])
+    result = pit(spark, spine, [], method=method)
     assert rows(result, "sid", "feature_time", "spend") == [(1, None, None), (2, None, None)]
 
 
-def test_empty_spine_gives_empty_result(spark: Any) -> None:
-    result = pit(spark, [], [("a", t(1), 1.0)])
+@pytest.mark.parametrize("method", METHODS)
+def test_empty_spine_gives_empty_result(spark: Any, method: str) -> None:
+    result = pit(spark, [], [("a", t(1), 1.0)], method=method)
     assert result.count() == 0
     assert result.columns == ["sid", "customer_id", "label_time", "feature_time", "spend"]
 
 
-def test_duplicate_spine_rows_stay_duplicates(spark: Any) -> None:
+@pytest.mark.parametrize("method", METHODS)
+def test_duplicate_spine_rows_stay_duplicates(spark: Any, method: str) -> None:
     spine = [(1, "a", t(5)), (1, "a", t(5)), (1, "a", t(5)), (2, "a", t(2))]
     features = [("a", t(1), 1.0), ("a", t(3), 3.0)]
-    result = pit(spark, spine, features)
+    result = pit(spark, spine, features, method=method)
     assert rows(result, "sid", "spend") == [(1, 3.0), (1, 3.0), (1, 3.0), (2, 1.0)]
 
 
 @pytest.mark.parametrize(
-    ("method", "as_of_write"), [("window", None), ("window", "computed_at"), ("join_row_number", None)]
+    ("method", "as_of_write"),
+    [(m, w) for m in METHODS for w in (None, "computed_at")] + [("join_row_number", None)],
 )
 def test_duplicate_feature_times_raise_with_count_and_example(spark: Any, method: str, as_of_write: str) -> None:
     spine = [(1, "a", t(5))]
@@ -144,7 +160,7 @@ def test_duplicate_feature_times_raise_with_count_and_example(spark: Any, method
     assert "created_time" in message  # says how to fix it
 
 
-@pytest.mark.parametrize("method", ["window", "join_row_number"])
+@pytest.mark.parametrize("method", [*METHODS, "join_row_number"])
 def test_created_time_resolves_equal_feature_times(spark: Any, method: str) -> None:
     schema = "customer_id string, feature_time timestamp, spend double, created_at timestamp"
     spine = [(1, "a", t(5)), (2, "b", t(5))]
@@ -159,14 +175,15 @@ def test_created_time_resolves_equal_feature_times(spark: Any, method: str) -> N
     assert rows(result, "sid", "spend", "created_at") == [(1, 2.0, t(4, 3)), (2, 5.0, t(1))]
 
 
-def test_created_time_ties_still_raise(spark: Any) -> None:
+@pytest.mark.parametrize("method", METHODS)
+def test_created_time_ties_still_raise(spark: Any, method: str) -> None:
     schema = "customer_id string, feature_time timestamp, spend double, created_at timestamp"
     features = [("a", t(4), 1.0, t(4)), ("a", t(4), 2.0, t(4))]
     with pytest.raises(InputError, match=r"^1 feature rows repeat the \(keys, feature_time, created_at\)"):
-        pit(spark, [(1, "a", t(5))], features, feature_schema=schema, created_time="created_at")
+        pit(spark, [(1, "a", t(5))], features, feature_schema=schema, created_time="created_at", method=method)
 
 
-@pytest.mark.parametrize("method", ["window", "join_row_number"])
+@pytest.mark.parametrize("method", [*METHODS, "join_row_number"])
 def test_as_of_write_ignores_rows_written_after_the_spine_time(spark: Any, method: str) -> None:
     schema = "customer_id string, feature_time timestamp, spend double, computed_at timestamp"
     spine = [(1, "a", t(5)), (2, "a", t(7)), (3, "b", t(7)), (4, "c", t(9))]
@@ -189,7 +206,8 @@ def test_as_of_write_ignores_rows_written_after_the_spine_time(spark: Any, metho
     assert rows(without, "sid", "spend") == [(1, 4.0), (2, 4.0), (3, 40.0), (4, 80.0)]
 
 
-def test_as_of_write_with_ttl_and_created_time(spark: Any) -> None:
+@pytest.mark.parametrize("method", METHODS)
+def test_as_of_write_with_ttl_and_created_time(spark: Any, method: str) -> None:
     schema = "customer_id string, feature_time timestamp, spend double, computed_at timestamp"
     spine = [(1, "a", t(5)), (2, "a", t(9))]
     features = [
@@ -204,11 +222,13 @@ def test_as_of_write_with_ttl_and_created_time(spark: Any) -> None:
         as_of_write="computed_at",
         created_time="computed_at",
         ttl=timedelta(days=3),
+        method=method,
     )
     assert rows(result, "sid", "spend") == [(1, 1.0), (2, None)]  # day 9: day 4 is beyond the TTL
 
 
-def test_multiple_keys_and_prefix(spark: Any) -> None:
+@pytest.mark.parametrize("method", METHODS)
+def test_multiple_keys_and_prefix(spark: Any, method: str) -> None:
     spine = spark.createDataFrame(
         [(1, "a", 1, t(5)), (2, "a", 2, t(5)), (3, None, 1, t(5))], "sid int, shop string, sku int, at timestamp"
     )
@@ -217,14 +237,15 @@ def test_multiple_keys_and_prefix(spark: Any) -> None:
         "shop string, sku int, at timestamp, units int",
     )
     result = point_in_time_join(
-        spine, features, keys=["shop", "sku"], spine_time="at", feature_time="at", prefix="inv_"
+        spine, features, keys=["shop", "sku"], spine_time="at", feature_time="at", prefix="inv_", method=method
     )
     assert result.columns == ["sid", "shop", "sku", "at", "inv_at", "inv_units"]
     assert rows(result, "sid", "inv_at", "inv_units") == [(1, t(4), 10), (2, t(3), 20), (3, None, None)]
 
 
-def test_feature_time_as_renames_the_matched_time(spark: Any) -> None:
-    result = pit(spark, [(1, "a", t(5))], [("a", t(4), 1.0)], feature_time_as="spend_as_of")
+@pytest.mark.parametrize("method", METHODS)
+def test_feature_time_as_renames_the_matched_time(spark: Any, method: str) -> None:
+    result = pit(spark, [(1, "a", t(5))], [("a", t(4), 1.0)], feature_time_as="spend_as_of", method=method)
     assert result.columns == ["sid", "customer_id", "label_time", "spend_as_of", "spend"]
 
 
@@ -378,6 +399,7 @@ def oracle(
     return repeats, out
 
 
+@pytest.mark.parametrize("method", [*METHODS, "join_row_number"])
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     spine_rows=st.lists(st.tuples(st.sampled_from(KEYS), maybe_instants), max_size=12),
@@ -386,7 +408,6 @@ def oracle(
     ),
     ttl=ttls,
     mode=st.sampled_from(["plain", "created_time", "as_of_write", "both"]),
-    method=st.sampled_from(["window", "window", "join_row_number"]),
 )
 def test_matches_brute_force_oracle(
     spark: Any,
@@ -426,3 +447,83 @@ def test_matches_brute_force_oracle(
     assert rows(call(), "sid", "feature_time", "fid") == sorted(
         expected, key=lambda row: tuple((v is None, v if v is not None else 0) for v in row)
     )
+
+
+# --------------------------------------------------------------------------- bucketed as-of merge vs window
+
+KEY_CASES = {
+    "string": ("k string", lambda i: f"key-{i}"),
+    "long, huge range": ("k bigint", lambda i: (i - 2) * (1 << 61)),
+    "date": ("k date", lambda i: datetime(2020, 1, 1 + i).date()),
+    "binary": ("k binary", lambda i: bytes([i, 0])),
+    "boolean": ("k boolean", lambda i: i % 2 == 0),
+    "decimal": ("k decimal(10,2)", lambda i: Decimal(i) / 4),
+    "string and int": ("k string, k2 int", lambda i: (f"s{i % 2}", i // 2)),
+}
+
+
+def spine_and_features(spark: Any, key_schema: str, make_key: Any, time_type: str) -> tuple[Any, Any, list[str]]:
+    """A few keys, instants around the 2026 US daylight-saving switch, nulls in keys, times and values.
+
+    Feature times differ per key index, so keys that collide (booleans) still have unique feature times.
+    """
+    keys = [c.split()[0] for c in key_schema.split(", ")]
+    as_tuple = lambda i: make_key(i) if isinstance(make_key(i), tuple) else (make_key(i),)  # noqa: E731
+    base = datetime(2026, 3, 7, 12)  # naive: read as wall-clock time of the session time zone
+    spine, features = [], []
+    for i in range(5):
+        key = as_tuple(i)
+        for h in range(0, 48, 5):
+            spine.append((len(spine), *key, base + timedelta(hours=h + i)))
+        for h in range(0, 48, 7):
+            value = None if h == 14 else h  # a null inside an int feature column
+            features.append((*key, base + timedelta(hours=h, minutes=i), value, float(h) if h != 21 else None))
+    spine += [(100, *(None,) * len(keys), base), (101, *as_tuple(0), None)]
+    if len(keys) > 1:
+        spine.append((102, as_tuple(0)[0], None, base + timedelta(days=1)))
+    features += [(*(None,) * len(keys), base, 7, 7.0), (*as_tuple(1), None, 8, 8.0)]
+    spine_df = spark.createDataFrame(spine, f"sid int, {key_schema}, at timestamp").withColumn(
+        "at", F.col("at").cast(time_type)
+    )
+    feature_df = spark.createDataFrame(features, f"{key_schema}, ft timestamp, n int, x double").withColumn(
+        "ft", F.col("ft").cast(time_type)
+    )
+    return spine_df, feature_df, keys
+
+
+@pytest.mark.parametrize("key_case", list(KEY_CASES))
+@pytest.mark.parametrize(
+    ("zone", "time_type"),
+    [("UTC", "timestamp"), ("America/New_York", "timestamp"), ("America/New_York", "timestamp_ntz")],
+)
+def test_bucketed_asof_equals_window_for_key_types_and_time_zones(
+    spark: Any, key_case: str, zone: str, time_type: str
+) -> None:
+    previous = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", zone)
+    try:
+        spine, features, keys = spine_and_features(spark, *KEY_CASES[key_case], time_type)
+        results = {
+            method: point_in_time_join(
+                spine, features, keys=keys, spine_time="at", feature_time="ft", ttl=timedelta(hours=10), method=method
+            )
+            for method in METHODS
+        }
+        columns = results["window"].columns
+        assert results["bucketed_asof"].schema == results["window"].schema
+        collected = {method: rows(df, *columns) for method, df in results.items()}
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", previous)
+    assert collected["bucketed_asof"] == collected["window"]
+    assert any(r[columns.index("ft")] is not None for r in collected["window"])
+    assert any(r[columns.index("ft")] is not None and r[columns.index("n")] is None for r in collected["window"])
+
+
+def test_auto_falls_back_to_the_window_for_float_keys(spark: Any) -> None:
+    spine = spark.createDataFrame([(1, 0.0, t(5)), (2, float("nan"), t(5))], "sid int, k double, at timestamp")
+    features = spark.createDataFrame([(-0.0, t(4), 1), (float("nan"), t(3), 2)], "k double, ft timestamp, n int")
+    common: dict[str, Any] = {"keys": ["k"], "spine_time": "at", "feature_time": "ft"}
+    with pytest.raises(ConfigError, match=r"method='bucketed_asof' cannot join these tables: key 'k' is double"):
+        point_in_time_join(spine, features, method="bucketed_asof", **common)
+    expected = rows(point_in_time_join(spine, features, method="window", **common), "sid", "ft", "n")
+    assert rows(point_in_time_join(spine, features, **common), "sid", "ft", "n") == expected
