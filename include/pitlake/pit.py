@@ -7,9 +7,6 @@ A spine row at time ``t`` takes, per feature table, the row of the same keys wit
 from __future__ import annotations
 
 import functools
-import os
-import shutil
-import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ViewInput", "build_training_set", "leakage_violations", "point_in_time_join"]
 
-Method = Literal["auto", "bucketed_asof", "window", "join_row_number"]
+Method = Literal["window", "bucketed_asof", "join_row_number"]
 
 # Internal column names; the prefix keeps them apart from any user column.
 _P = "__pit_"
@@ -61,7 +58,7 @@ def point_in_time_join(
     prefix: str = "",
     feature_time_as: str | None = None,
     check_unique: bool = True,
-    method: Method = "auto",
+    method: Method = "window",
 ) -> DataFrame:
     """Attach to every spine row the feature values that were valid at its time.
 
@@ -89,36 +86,33 @@ def point_in_time_join(
 
     Methods and cost (S spine rows, F feature rows, P shuffle partitions):
 
-    - ``method="bucketed_asof"``: a vectorised as-of merge inside co-partitioned groups. Spine
-      and usable feature rows are unioned (each side's columns packed in one struct) and hash
-      partitioned by the keys: one shuffle of S + F rows, no Spark sort. Each partition (a
-      "bucket" of whole keys; Spark's ``spark.sql.shuffle.partitions``, merged by AQE when
-      small) goes to a Python worker through Arrow (``mapInArrow``), which sorts feature rows
-      by (keys, feature_time, created_time) and spine ∪ feature rows by (keys, time) with numpy
-      (keys as integer codes, sort keys packed into one int64 when they fit), takes a running
-      maximum of the feature rank (the as-of match; in as-of-write mode feature rows enter at
+    - ``method="window"`` (the default): one shuffle of spine ∪ features by the keys and one
+      Spark sort by (keys, time, kind) inside each partition, then a running window that carries
+      all feature columns as one struct (last non-null; ``max_by`` on (feature_time,
+      created_time) in as-of-write mode). Work is O((S + F) log(S + F)) and no intermediate is
+      larger than S + F rows (the join-then-rank alternative materialises every earlier feature
+      row of the key for every spine row), all in the JVM. Skew: all rows of one key are sorted
+      and scanned by one task, and Spark's window operator buffers one key's rows (spilling to
+      disk when large), so a key with hundreds of millions of rows is slow but correct; salting
+      by (key, time range) would need a second carry pass across ranges and is not done.
+    - ``method="bucketed_asof"``: a vectorised as-of merge inside co-partitioned groups, same
+      results. Spine and feature rows are unioned (each side's columns packed in one struct) and
+      hash partitioned by the keys: one shuffle of S + F rows, no Spark sort. Each partition (a
+      "bucket" of whole keys; ``spark.sql.shuffle.partitions`` of them, merged by AQE when small)
+      goes to a Python worker through Arrow (``mapInArrow``), which sorts feature rows by (keys,
+      feature_time, created_time) and spine ∪ feature rows by (keys, time) with numpy (keys as
+      integer codes, sort keys packed into one int64 when they fit), takes a running maximum of
+      the feature rank (the as-of match; in as-of-write mode feature rows enter at
       ``max(feature_time, computed_at)`` and compete on their rank, so that mode is covered too)
-      and gathers the matched feature values with Arrow ``take``, so values, nulls and types come
-      back unchanged. Work is O((S + F) log(S + F)); a worker holds its whole partition in
-      memory, about (S + F) / P rows plus Arrow buffers. Skew: a bucket holds many keys, but
-      all rows of one key land in one partition, so one huge key makes one big task whose rows
-      must fit in one Python worker's memory (no spilling); raise the shuffle partitions to
-      shrink the other keys' share, or use ``method="window"``, which spills. Keys must be
-      integers, booleans, strings (binary collation), binary, dates, timestamps or decimals and
-      every column must have an Arrow type; the workers need numpy and pyarrow (a dependency of
-      PySpark's Arrow support).
-    - ``method="window"``: one shuffle of spine ∪ features by the keys and one Spark sort by
-      (keys, time, kind) inside each partition, then a running window that carries all feature
-      columns as one struct (last non-null; ``max_by`` on (feature_time, created_time) in
-      as-of-write mode). O((S + F) log(S + F)), no intermediate larger than S + F rows, all in
-      the JVM. Skew: all rows of one key are sorted and scanned by one task, and Spark's window
-      operator buffers one key's rows (spilling to disk when large), so a key with hundreds of
-      millions of rows is slow but correct.
-    - ``method="auto"`` (the default): ``bucketed_asof``, which measured faster than ``window``
-      in every shape of ``docs/benchmarks.md``, unless a key or column type rules it out or a
-      local session would run its Python workers on another interpreter (set
-      ``PYSPARK_PYTHON`` to this one); then ``window``. An explicit ``bucketed_asof`` raises a
-      :class:`~pitlake.errors.ConfigError` where it cannot run.
+      and gathers the matched values with Arrow ``take``, so values, nulls and types come back
+      unchanged. O((S + F) log(S + F)), but every row crosses the JVM/Python boundary: in
+      ``docs/benchmarks.md`` it is slower than ``window`` in every shape and slower than the
+      join-then-rank baseline on 10M daily snapshots, so it is not the default. A worker holds its
+      whole partition in memory, about (S + F) / P rows plus Arrow buffers, without spilling;
+      one huge key lands in one partition and must fit in one worker. Keys must be integers,
+      booleans, strings (binary collation), binary, dates, timestamps or decimals, every column
+      must have an Arrow type (else :class:`~pitlake.errors.ConfigError`), and the Python
+      workers (``PYSPARK_PYTHON``) need numpy and pyarrow.
     - ``method="join_row_number"`` is the textbook equi-join on keys with ``feature_time <= t``
       followed by ``row_number()`` per spine row: its intermediate grows with (feature rows per
       key) x (spine rows per key). It is kept as a reference for tests and the benchmark only.
@@ -159,14 +153,12 @@ def point_in_time_join(
         return _join_row_number(
             spine, features, keys, spine_time, feature_time, ttl, created_time, as_of_write, value_columns, out_names
         )
-    if method not in ("auto", "bucketed_asof", "window"):
+    if method not in ("bucketed_asof", "window"):
         raise ConfigError(
-            f"unknown point_in_time_join method {method!r}: use 'auto', 'bucketed_asof', 'window' or 'join_row_number'"
+            f"unknown point_in_time_join method {method!r}: use 'window', 'bucketed_asof' or 'join_row_number'"
         )
-    if method != "window":
+    if method == "bucketed_asof":
         unsupported = _asof_supported(spine, features, keys)
-        if method == "auto" and unsupported is None and not _workers_run_this_python(spine):
-            unsupported = "a local session whose Python workers run another interpreter (set PYSPARK_PYTHON)"
         if unsupported is None:
             merged = _bucketed_asof(
                 spine,
@@ -189,8 +181,7 @@ def point_in_time_join(
             return _checked(
                 observed.where(~is_repeat).select(*[_col(c) for c in final]), observation, feature_time, created_time
             )
-        if method == "bucketed_asof":
-            raise ConfigError(f"method='bucketed_asof' cannot join these tables: {unsupported}; use method='window'")
+        raise ConfigError(f"method='bucketed_asof' cannot join these tables: {unsupported}; use method='window'")
     # In as-of-write mode rows sort by write time, so equal feature times are not neighbours: check apart.
     flag_duplicates = check_unique and as_of_write is None
     if check_unique and not flag_duplicates:
@@ -560,23 +551,6 @@ def _asof_supported(spine: DataFrame, features: DataFrame, keys: list[str]) -> s
         except Exception as err:  # any type Arrow cannot carry: the window method handles it
             return f"a column has no Arrow type ({err})"
     return None
-
-
-def _workers_run_this_python(df: DataFrame) -> bool:
-    """False for a local session whose Python workers would start another interpreter (maybe without pyarrow).
-
-    PySpark starts ``$PYSPARK_PYTHON`` (default: ``python3`` on PATH) for Python functions. On a
-    cluster that is the deployment's business; in a local session it is often not the driver's
-    virtualenv, so ``method="auto"`` only takes the Arrow path when it is.
-    """
-    try:
-        context = df.sparkSession.sparkContext
-    except Exception:  # Spark Connect: the server's workers, configured there
-        return True
-    if not str(context.master).startswith("local"):
-        return True
-    found = shutil.which(context.pythonExec)
-    return found is not None and os.path.realpath(found) == os.path.realpath(sys.executable)
 
 
 def _bucketed_asof(
