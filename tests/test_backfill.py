@@ -11,6 +11,7 @@ otherwise also run today's interval. Every process it started is stopped through
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -99,7 +101,8 @@ def backfilled(tmp_path_factory, repo_settings):
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",  # REST calls below need no token
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
     }
     # Create the backfill before the services start: SQLite takes one writer at a time, and the
@@ -107,8 +110,7 @@ def backfilled(tmp_path_factory, repo_settings):
     # locked"). With Postgres (docker-compose) the order does not matter.
     for args in (
         ["db", "migrate"],
-        ["dags", "reserialize"],  # what the dag-processor does: feature_pipeline into the database
-        ["dags", "unpause", "feature_pipeline"],
+        ["dags", "reserialize"],  # what the dag-processor does: feature_pipeline into the database (paused)
         # The command the README documents; depends_on_past orders each task by day.
         ["backfill", "create", "--dag-id", "feature_pipeline", "--from-date", FIRST.isoformat(),
          "--to-date", LAST.isoformat(), "--reprocess-behavior", "failed", "--max-active-runs", "2"],
@@ -118,6 +120,8 @@ def backfilled(tmp_path_factory, repo_settings):
     db = home / "airflow" / "airflow.db"
     assert len(runs(db)) == 7, runs(db)
     log = home / "standalone.log"
+    # A SIGTERM (CI cancelling, `timeout`) must still run the teardown, not orphan the services.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pitlake", "airflow", "--", "standalone"],
@@ -128,6 +132,28 @@ def backfilled(tmp_path_factory, repo_settings):
             start_new_session=True,  # its own process group: api-server, scheduler, task runners
         )
     try:
+        # Unpause only once the api-server answers: task runners report to its execution API, and a
+        # task the scheduler starts before that fails ("connection refused").
+        base = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"airflow standalone exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=5) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        wait_for("the api-server to answer", healthy, 300, log, every_s=2)
+        unpause = urllib.request.Request(
+            f"{base}/api/v2/dags/feature_pipeline",
+            data=json.dumps({"is_paused": False}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="PATCH",
+        )
+        with urllib.request.urlopen(unpause, timeout=60) as r:
+            assert json.loads(r.read())["is_paused"] is False
 
         def finished() -> list[tuple[str, str, str]] | None:
             if proc.poll() is not None:
@@ -151,6 +177,11 @@ def backfilled(tmp_path_factory, repo_settings):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def test_backfill_runs_are_backfill_runs_of_each_day(backfilled):
