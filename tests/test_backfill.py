@@ -30,7 +30,7 @@ from pitlake.settings import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 FIRST, LAST = date(2026, 1, 1), date(2026, 1, 7)
-CUSTOMERS = "80"
+CUSTOMERS = "2000"  # the demo default: every day has profile changes (the bronze_customers gate needs some)
 BOUND_S = 45 * 60  # seven days of four spark-submits each, on 2 shared cores
 # Columns that record where or when a row was written, not what it says.
 WRITE_METADATA = {"computed_at", "source_file"}
