@@ -28,7 +28,10 @@ Delta tables, and the shared `ops.validation_results` only receives blind append
 never reports as conflicts. A failed day holds the days after it until it is fixed and cleared.
 
 Backfill (runs in the scheduler):
-`airflow backfill create --dag-id feature_pipeline --from-date 2026-01-01 --to-date 2026-01-07 --reprocess-behavior failed --max-active-runs 2`
+
+    airflow backfill create --dag-id feature_pipeline --from-date 2026-01-01 --to-date 2026-01-07 \
+        --reprocess-behavior failed --max-active-runs 2
+
 (Airflow requires a reprocess behaviour for a DAG with `depends_on_past`: `failed` re-runs the
 failed days in the range, `completed` every day).
 """

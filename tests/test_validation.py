@@ -291,8 +291,14 @@ def _activity(day, customer, amount_28d=40.0):
     return (customer, ft, day, computed, *counts, 10.0, amount_28d, 20.0, 3, 5, 0.5, ft - timedelta(days=5))
 
 
-def _activity_table(spark, lake, today):
-    rows = [_activity(d, c) for d in HISTORY for c in "ABCDE"] + today
+# 35 feature days before DAY: the 28-day windows are full from the 28th (2025-12-31), so the reference
+# window holds 8 full-window days.
+ACTIVITY_HISTORY = [DAY - timedelta(days=i) for i in range(35, 0, -1)]
+
+
+def _activity_table(spark, lake, today, history=ACTIVITY_HISTORY, amounts=None):
+    amounts = amounts or {}
+    rows = [_activity(d, c, amounts.get(d, 40.0)) for d in history for c in "ABCDE"] + today
     return _save(spark, lake, "features.customer_activity", rows, ACTIVITY_DDL, "feature_date")
 
 
@@ -329,6 +335,35 @@ def test_shifted_feature_distribution(spark, lake):
         ("expect_column_mean_to_be_between", "sum_purchase_amount_28d", "critical"),
         ("expect_column_mean_to_be_between", "sum_purchase_amount_28d", "warning"),
     ]
+
+
+def test_warm_up_skips_the_drift_of_a_window_not_yet_full(spark, lake):
+    # A new table's 28-day sum rises day by day as its window fills: 2, 5, 9, then 20 on its 4th day.
+    # Against those 3 days the critical bound would be 2 x 9 = 18, a false stop on the 4th day.
+    history = [date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 3)]
+    ramp = dict(zip(history, (2.0, 5.0, 9.0), strict=True))
+    _activity_table(spark, lake, [_activity(date(2026, 1, 4), c, 20.0) for c in "ABCDE"], history, ramp)
+    report = _validate(spark, lake, "features.customer_activity", day=date(2026, 1, 4))
+    assert report.success and _failed(report) == []
+    assert (
+        "drift checks of sum_purchase_amount_28d skipped: warm-up, the table starts on 2026-01-01 and its "
+        "28-day window is full from 2026-01-28" in report.notes
+    )
+    drifts = {r.column for r in report.results if r.expectation == "expect_column_mean_to_be_between"}
+    # 1-day windows are full from day one; days_since_last has no window (a warning-only check).
+    assert drifts == {"count_page_views_1d", "count_add_to_carts_1d", "days_since_last_purchase"}
+
+
+def test_after_warm_up_the_reference_holds_only_full_window_days(spark, lake):
+    # The table starts 2025-12-04; until its 28-day window is full (2025-12-31) the sum ramps from 1.
+    # Only the 8 full-window days (40.0) are the reference: 15 is below half of 40 and stops the run.
+    # Had the ramp counted, the lowest daily mean would be 1 and 15 would pass.
+    ramp = {d: 1.0 + i for i, d in enumerate(ACTIVITY_HISTORY[:27])}
+    _activity_table(spark, lake, [_activity(DAY, c, 15.0) for c in "ABCDE"], amounts=ramp)
+    err, message = _failure(spark, lake, "features.customer_activity")
+    assert "expect_column_mean_to_be_between(sum_purchase_amount_28d) observed 15, expected >= 20 and <= 80 " in message
+    drift = _result(err.report, "expect_column_mean_to_be_between", "sum_purchase_amount_28d")
+    assert [(r.severity, r.success) for r in drift] == [("warning", False), ("critical", False)]
 
 
 # --------------------------------------------------------------------------- labels

@@ -7,10 +7,17 @@ attributes take the values the bronze suite allows. Drift: every numeric feature
 the daily means of the previous 28 feature days (warning), and one critical check per view on its
 *sentinel* feature (the first ``sum`` at its longest window, else the first numeric feature): a
 mean below half the lowest or above twice the highest daily mean stops the run.
+
+Warm-up: a windowed feature's level rises until the table has as many days as the window (a 28-day
+sum on the table's 4th day covers 4 days of events), so a reference day only counts once the
+feature's window is full, counted from the table's first ``feature_date``. Until the validated day
+itself has a full window and 3 such reference days precede it, that feature's drift checks are
+skipped with a note; the other checks run from the first day.
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from pitlake.errors import ConfigError
@@ -97,6 +104,55 @@ def sentinel(view: FeatureView) -> str | None:
     return numeric[0] if numeric else None
 
 
+def window_days(view: FeatureView) -> dict[str, int]:
+    """Each windowed feature's window in days; a ratio takes the longer window of its two operands."""
+    if not isinstance(view, AggregateView):
+        return {}
+    out: dict[str, int] = {}
+    for agg in view.aggregations:
+        if agg.function != "days_since_last":
+            out |= dict(zip(agg.feature_names(), agg.window_days(), strict=True))
+    for ratio in view.ratios:
+        days = max(out.get(ratio.numerator, 0), out.get(ratio.denominator, 0))
+        if days:
+            out[ratio.name] = days
+    return out
+
+
+def history_start(table_df: DataFrame, target: Target, lookback_days: int) -> date | None:
+    """The table's first ``feature_date`` within ``lookback_days`` before the interval (partition-pruned)."""
+    from pyspark.sql import functions as F
+
+    first = target.start - timedelta(days=lookback_days)
+    row = (
+        table_df.where(F.col("feature_date").between(F.lit(first), F.lit(target.start - timedelta(days=1))))
+        .agg(F.min("feature_date").alias("first"))
+        .first()
+    )
+    return row["first"] if row else None
+
+
+def full_window_reference(
+    name: str,
+    days: int | None,
+    started: date | None,
+    reference: dict[date, dict[str, float | None]],
+    target: Target,
+    notes: list[str],
+) -> dict[date, dict[str, float | None]] | None:
+    """The reference days on which ``name``'s window was full; None (with a note) if the target's is not."""
+    if not days or started is None:
+        return reference
+    full_from = started + timedelta(days=days - 1)
+    if target.start < full_from:
+        notes.append(
+            f"drift checks of {name} skipped: warm-up, the table starts on {started} and its {days}-day window "
+            f"is full from {full_from}"
+        )
+        return None
+    return {d: v for d, v in reference.items() if d >= full_from}
+
+
 def value_expectations(view: FeatureView, *, severity: str = CRITICAL) -> list[Expectation]:
     """Ranges and allowed sets of the view's features (shared with the training-set suite)."""
     allowed_sets = ALLOWED_SOURCE.get(view.source, {})
@@ -107,8 +163,6 @@ def value_expectations(view: FeatureView, *, severity: str = CRITICAL) -> list[E
 
 
 def plan(spark: SparkSession, target: Target, table_df: DataFrame) -> SuitePlan:
-    from datetime import timedelta
-
     from pyspark.sql import functions as F
 
     gxe = expectations_module()
@@ -149,6 +203,10 @@ def plan(spark: SparkSession, target: Target, table_df: DataFrame) -> SuitePlan:
             meta={"check": "order"},
         ),
     ]
+    windows = window_days(view)
+    started = history_start(table_df, target, REFERENCE_DAYS + max(windows.values())) if windows else None
     for name in numeric:
-        expectations += mean_drift(name, reference, notes, critical=name == critical_feature)
+        full = full_window_reference(name, windows.get(name), started, reference, target, notes)
+        if full is not None:
+            expectations += mean_drift(name, full, notes, critical=name == critical_feature)
     return SuitePlan(suite_name(target.table), batch, expectations, notes)
