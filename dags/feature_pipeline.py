@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 from pitlake.airflow.assets import BRONZE_CUSTOMERS, BRONZE_EVENTS, table_asset
-from pitlake.airflow.callbacks import log_failure
+from pitlake.airflow.callbacks import default_args
 from pitlake.airflow.operators import PitlakeSparkSubmitOperator
 from pitlake.features import VIEWS
 
@@ -57,15 +57,9 @@ DAY = "{{ data_interval_start.strftime('%Y-%m-%d') }}"
     max_active_runs=1,
     doc_md=__doc__,
     tags=["pitlake", "features"],
-    default_args={
-        "owner": "pitlake",
-        "depends_on_past": True,
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=10),
-        "on_failure_callback": log_failure,
-    },
+    default_args=default_args(
+        retries=2, retry_delay=timedelta(seconds=30), max_retry_delay=timedelta(minutes=10), depends_on_past=True
+    ),
 )
 def feature_pipeline() -> None:
     @task(retries=0)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag
-from pitlake.airflow.callbacks import log_failure
+from pitlake.airflow.callbacks import default_args
 from pitlake.airflow.operators import PitlakeSparkSubmitOperator
 
 ARGS = ["--retain-hours", "{{ params.retain_hours }}", "--dry-run={{ params.dry_run | string | lower }}"]
@@ -36,14 +36,7 @@ ARGS = ["--retain-hours", "{{ params.retain_hours }}", "--dry-run={{ params.dry_
         "retain_hours": Param(168, type="integer", minimum=0, description="VACUUM retention for unpinned files"),
         "dry_run": Param(False, type="boolean", description="report what would be vacuumed, change nothing"),
     },
-    default_args={
-        "owner": "pitlake",
-        "retries": 1,
-        "retry_delay": timedelta(minutes=5),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=30),
-        "on_failure_callback": log_failure,
-    },
+    default_args=default_args(retries=1, retry_delay=timedelta(minutes=5), max_retry_delay=timedelta(minutes=30)),
 )
 def maintenance() -> None:
     PitlakeSparkSubmitOperator(

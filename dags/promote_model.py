@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
-from pitlake.airflow.callbacks import log_failure
+from pitlake.airflow.callbacks import default_args
 
 
 @dag(
@@ -40,14 +40,7 @@ from pitlake.airflow.callbacks import log_failure
         "force": Param(False, type="boolean", description="allow a version the gate flagged to become champion"),
         "reason": Param(type="string", minLength=1, description="why: recorded on the version (required)"),
     },
-    default_args={
-        "owner": "pitlake",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=5),
-        "on_failure_callback": log_failure,
-    },
+    default_args=default_args(retries=2, retry_delay=timedelta(seconds=30), max_retry_delay=timedelta(minutes=5)),
 )
 def promote_model() -> None:
     @task

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 from pitlake.airflow.assets import CUSTOMER_ACTIVITY, CUSTOMER_PROFILE, table_asset
-from pitlake.airflow.callbacks import log_failure
+from pitlake.airflow.callbacks import default_args
 from pitlake.airflow.operators import PitlakeSparkSubmitOperator
 
 # A manual or `dags test` run has a logical date; an Asset-triggered run has only run_after.
@@ -42,14 +42,7 @@ START = "{{ (" + AS_OF + " - macros.timedelta(days=params.history_days)).strftim
         "history_days": Param(90, type="integer", minimum=8, description="label days to train on"),
         "use_case": Param("purchase_propensity", type="string", enum=["purchase_propensity"]),
     },
-    default_args={
-        "owner": "pitlake",
-        "retries": 1,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=10),
-        "on_failure_callback": log_failure,
-    },
+    default_args=default_args(retries=1, retry_delay=timedelta(seconds=30), max_retry_delay=timedelta(minutes=10)),
 )
 def train_model() -> None:
     labels = PitlakeSparkSubmitOperator(

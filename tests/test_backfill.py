@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +24,8 @@ import pytest
 from pitlake.dates import day_range
 from pitlake.settings import REPO_ROOT
 
+from tests.services import free_port, new_home, run_pitlake, stop_group, teardown_on_sigterm
+
 pytestmark = pytest.mark.slow
 
 FIRST, LAST = date(2026, 1, 1), date(2026, 1, 7)
@@ -34,24 +33,6 @@ CUSTOMERS = "2000"  # the demo default: every day has profile changes (the bronz
 BOUND_S = 45 * 60  # seven days of four spark-submits each, on 2 shared cores
 # Columns that record where or when a row was written, not what it says.
 WRITE_METADATA = {"computed_at", "source_file"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pitlake(args: list[str], env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pitlake", *args],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def runs(db: Path) -> list[tuple[str, str, str]]:
@@ -83,15 +64,19 @@ def table_rows(path: Path) -> list[tuple]:
 
     frame = DeltaTable(str(path)).to_pandas()
     frame = frame[sorted(c for c in frame.columns if c not in WRITE_METADATA)]
-    # As text, nulls included, so that rows sort and compare whatever their types.
-    return sorted(tuple(str(v) for v in row) for row in frame.astype(object).itertuples(index=False, name=None))
+
+    # As text, nulls included, so that rows sort and compare whatever their types. Floats to 9 decimals:
+    # a sum's last bits depend on the order Spark adds the partial sums in (1547.71 vs 1547.7100000000003).
+    def text(v: object) -> str:
+        return str(round(v, 9)) if isinstance(v, float) else str(v)
+
+    return sorted(tuple(text(v) for v in row) for row in frame.astype(object).itertuples(index=False, name=None))
 
 
 @pytest.fixture(scope="module")
 def backfilled(tmp_path_factory, repo_settings):
-    home = tmp_path_factory.mktemp("backfill") / "home"
-    (home / "airflow").mkdir(parents=True)
-    (home / "jars").symlink_to(repo_settings.jars_dir, target_is_directory=True)
+    home = new_home(tmp_path_factory.mktemp("backfill"), repo_settings.jars_dir)
+    (home / "airflow").mkdir()
     port = free_port()
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -115,73 +100,61 @@ def backfilled(tmp_path_factory, repo_settings):
         ["backfill", "create", "--dag-id", "feature_pipeline", "--from-date", FIRST.isoformat(),
          "--to-date", LAST.isoformat(), "--reprocess-behavior", "failed", "--max-active-runs", "2"],
     ):  # fmt: skip
-        done = pitlake(["airflow", "--", *args], env)
+        done = run_pitlake(["airflow", "--", *args], env, timeout=300)
         assert done.returncode == 0, f"airflow {' '.join(args)}: " + done.stdout[-2000:] + done.stderr[-2000:]
     db = home / "airflow" / "airflow.db"
     assert len(runs(db)) == 7, runs(db)
     log = home / "standalone.log"
     # A SIGTERM (CI cancelling, `timeout`) must still run the teardown, not orphan the services.
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pitlake", "airflow", "--", "standalone"],
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: api-server, scheduler, task runners
-        )
-    try:
-        # Unpause only once the api-server answers: task runners report to its execution API, and a
-        # task the scheduler starts before that fails ("connection refused").
-        base = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            if proc.poll() is not None:
-                pytest.fail(f"airflow standalone exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=5) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
-        wait_for("the api-server to answer", healthy, 300, log, every_s=2)
-        unpause = urllib.request.Request(
-            f"{base}/api/v2/dags/feature_pipeline",
-            data=json.dumps({"is_paused": False}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="PATCH",
-        )
-        with urllib.request.urlopen(unpause, timeout=60) as r:
-            assert json.loads(r.read())["is_paused"] is False
-
-        def finished() -> list[tuple[str, str, str]] | None:
-            if proc.poll() is not None:
-                pytest.fail(f"airflow standalone exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            found = runs(db)
-            failed = [r for r in found if r[2] == "failed"]
-            assert not failed, f"backfill runs failed: {failed}; task logs under {home / 'airflow' / 'logs'}"
-            done = [r for r in found if r[2] == "success"]
-            return found if len(found) == 7 and len(done) == 7 else None
-
-        started = time.monotonic()
-        found = wait_for("the 7 backfill runs to succeed", finished, BOUND_S, log, every_s=10)
-        print(f"backfill of 7 days took {time.monotonic() - started:.0f} s", file=sys.stderr)
-        yield home, found
-    finally:
+    with teardown_on_sigterm():
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pitlake", "airflow", "--", "standalone"],
+                env=env,
+                cwd=REPO_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: api-server, scheduler, task runners
+            )
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=60)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        signal.signal(signal.SIGTERM, previous)
+            # Unpause only once the api-server answers: task runners report to its execution API, and a
+            # task the scheduler starts before that fails ("connection refused").
+            base = f"http://127.0.0.1:{port}"
 
+            def healthy() -> bool:
+                if proc.poll() is not None:
+                    pytest.fail(f"airflow standalone exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+                try:
+                    with urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=5) as r:
+                        return r.status == 200
+                except OSError:
+                    return False
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+            wait_for("the api-server to answer", healthy, 300, log, every_s=2)
+            unpause = urllib.request.Request(
+                f"{base}/api/v2/dags/feature_pipeline",
+                data=json.dumps({"is_paused": False}).encode(),
+                headers={"Content-Type": "application/json"},
+                method="PATCH",
+            )
+            with urllib.request.urlopen(unpause, timeout=60) as r:
+                assert json.loads(r.read())["is_paused"] is False
+
+            def finished() -> list[tuple[str, str, str]] | None:
+                if proc.poll() is not None:
+                    pytest.fail(f"airflow standalone exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+                found = runs(db)
+                failed = [r for r in found if r[2] == "failed"]
+                assert not failed, f"backfill runs failed: {failed}; task logs under {home / 'airflow' / 'logs'}"
+                done = [r for r in found if r[2] == "success"]
+                return found if len(found) == 7 and len(done) == 7 else None
+
+            started = time.monotonic()
+            found = wait_for("the 7 backfill runs to succeed", finished, BOUND_S, log, every_s=10)
+            print(f"backfill of 7 days took {time.monotonic() - started:.0f} s", file=sys.stderr)
+            yield home, found
+        finally:
+            stop_group(proc, term_wait_s=60)
 
 
 def test_backfill_runs_are_backfill_runs_of_each_day(backfilled):

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-from pitlake.settings import REPO_ROOT
+
+from tests.services import new_home, run_pitlake
 
 pytestmark = pytest.mark.slow
 
 
-def run_pitlake(args, env, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "pitlake", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO_ROOT,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def fresh_home(tmp_path_factory, repo_settings):
-    home = tmp_path_factory.mktemp("e2e") / "home"
-    home.mkdir()
-    (home / "jars").symlink_to(repo_settings.jars_dir, target_is_directory=True)
+    home = new_home(tmp_path_factory.mktemp("e2e"), repo_settings.jars_dir)
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "PITLAKE_HOME": str(home),
@@ -75,9 +60,7 @@ def test_feature_pipeline_runs_one_day_end_to_end(fresh_home):
 def test_a_missing_day_stops_feature_pipeline_at_the_bronze_gate(tmp_path_factory, repo_settings):
     """Landing files for D that hold only late events: bronze has nothing for D, the freshness
     check of the bronze.events gate fails, and build_customer_activity never runs."""
-    home = tmp_path_factory.mktemp("e2e-gate") / "home"
-    home.mkdir()
-    (home / "jars").symlink_to(repo_settings.jars_dir, target_is_directory=True)
+    home = new_home(tmp_path_factory.mktemp("e2e-gate"), repo_settings.jars_dir)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PITLAKE_HOME": str(home), "PITLAKE_DEMO": "0", "HOME": str(home)}
     day = home / "landing" / "events" / "date=2026-01-05"
     day.mkdir(parents=True)

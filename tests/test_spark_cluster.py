@@ -16,10 +16,7 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pitlake.settings import REPO_ROOT, Settings
+from pitlake.settings import Settings
+
+from tests.services import free_port, new_home, run_pitlake, stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -36,12 +35,6 @@ DAY = "2026-01-01"
 CUSTOMERS = "60"
 # Columns that legitimately differ between two builds of the same day.
 VOLATILE = {"computed_at"}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def spark_home() -> Path:
@@ -69,22 +62,6 @@ class Cluster:
         return "\n".join(
             f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(self.logs.glob("*.log"))
         )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, then SIGKILL it if it does not exit within 20 s."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @pytest.fixture(scope="module")
@@ -158,19 +135,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield c
     finally:
         for proc in reversed(procs):
-            _stop(proc)
-
-
-def run_pitlake(args: list[str], env: dict[str, str], timeout: int = 1200) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pitlake", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO_ROOT,
-        check=False,
-    )
+            stop_group(proc, term_wait_s=20)
 
 
 def table_rows(path: Path) -> list[tuple[Any, ...]]:
@@ -201,9 +166,7 @@ def test_feature_pipeline_on_a_standalone_cluster_equals_local_mode(
     from pitlake.features.engine import affected_start, build
     from pitlake.ingest import ingest_customers, ingest_events
 
-    home = tmp_path_factory.mktemp("cluster-run") / "home"
-    home.mkdir()
-    (home / "jars").symlink_to(repo_settings.jars_dir, target_is_directory=True)
+    home = new_home(tmp_path_factory.mktemp("cluster-run"), repo_settings.jars_dir)
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home),
@@ -220,7 +183,7 @@ def test_feature_pipeline_on_a_standalone_cluster_equals_local_mode(
     if os.environ.get("JAVA_HOME"):
         env["JAVA_HOME"] = os.environ["JAVA_HOME"]
     started = time.monotonic()
-    proc = run_pitlake(["run-day", "feature_pipeline", DAY], env)
+    proc = run_pitlake(["run-day", "feature_pipeline", DAY], env, timeout=1200)
     elapsed = time.monotonic() - started
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:] + "\n" + cluster.log_tail()

@@ -19,7 +19,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,8 @@ from typing import Any
 
 import pytest
 from pitlake.settings import REPO_ROOT
+
+from tests.services import free_port, new_home, signal_group, teardown_on_sigterm
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -50,12 +51,6 @@ def find_chromium() -> str | None:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -92,13 +87,13 @@ class LocalAirflow:
     def stop(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
-                _signal_group(proc.pid, signal.SIGTERM)
+                signal_group(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
         for proc in self.procs.values():
             with suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         for proc in self.procs.values():  # stragglers, and children (spark-submit JVMs) left in the group
-            _signal_group(proc.pid, signal.SIGKILL)
+            signal_group(proc.pid, signal.SIGKILL)
             if proc.poll() is None:
                 proc.wait(timeout=10)
 
@@ -147,11 +142,6 @@ class LocalAirflow:
         pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last_error!r})\n{self.logs_tail()}")
 
 
-def _signal_group(pid: int, sig: int) -> None:
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)  # the group id is the leader's pid (start_new_session=True)
-
-
 def _tail(path: Path, lines: int) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -171,9 +161,7 @@ def running_airflow(root: Path, jars_dir: Path) -> Iterator[LocalAirflow]:
     from pitlake.airflow.local import airflow_env
     from pitlake.settings import load
 
-    home = root / "home"
-    home.mkdir()
-    (home / "jars").symlink_to(jars_dir, target_is_directory=True)
+    home = new_home(root, jars_dir)
     (home / "airflow").mkdir()
     port = free_port()
     password = secrets.token_urlsafe(12)
@@ -208,30 +196,27 @@ def running_airflow(root: Path, jars_dir: Path) -> Iterator[LocalAirflow]:
     )  # fmt: skip
     assert migrate.returncode == 0, f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}"
     # A SIGTERM (CI cancelling, `timeout`) must still run the teardown below, not orphan the servers.
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        af.start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(port)])
-        af.start("scheduler", ["scheduler", "--skip-serve-logs"])
-        af.start("dag-processor", ["dag-processor"])
+    with teardown_on_sigterm():
+        try:
+            af.start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(port)])
+            af.start("scheduler", ["scheduler", "--skip-serve-logs"])
+            af.start("dag-processor", ["dag-processor"])
 
-        def healthy() -> bool:
-            health = af.api("GET", "/api/v2/monitor/health")
-            return all(health[part]["status"] == "healthy" for part in ("metadatabase", "scheduler", "dag_processor"))
+            def healthy() -> bool:
+                health = af.api("GET", "/api/v2/monitor/health")
+                return all(
+                    health[part]["status"] == "healthy" for part in ("metadatabase", "scheduler", "dag_processor")
+                )
 
-        af.wait_until("the API server, scheduler and dag-processor to be healthy", healthy, STARTUP_TIMEOUT_S)
-        af.wait_until(
-            f"the dag-processor to parse {DAG_ID}",
-            lambda: af.api("GET", f"/api/v2/dags/{DAG_ID}", token=af.token())["dag_id"] == DAG_ID,
-            STARTUP_TIMEOUT_S,
-        )
-        yield af
-    finally:
-        af.stop()
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+            af.wait_until("the API server, scheduler and dag-processor to be healthy", healthy, STARTUP_TIMEOUT_S)
+            af.wait_until(
+                f"the dag-processor to parse {DAG_ID}",
+                lambda: af.api("GET", f"/api/v2/dags/{DAG_ID}", token=af.token())["dag_id"] == DAG_ID,
+                STARTUP_TIMEOUT_S,
+            )
+            yield af
+        finally:
+            af.stop()
 
 
 def _settings_for(home: Path, load: Any) -> Any:

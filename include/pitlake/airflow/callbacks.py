@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 log = logging.getLogger("pitlake.failures")
@@ -21,3 +22,16 @@ def log_failure(context: dict[str, Any]) -> None:
         getattr(ti, "try_number", "?"),
         cause,
     )
+
+
+def default_args(*, retries: int, retry_delay: timedelta, max_retry_delay: timedelta, **extra: Any) -> dict[str, Any]:
+    """Every pitlake DAG's task defaults: owner, retries with exponential backoff, the failure line."""
+    return {
+        "owner": "pitlake",
+        "retries": retries,
+        "retry_delay": retry_delay,
+        "retry_exponential_backoff": True,
+        "max_retry_delay": max_retry_delay,
+        "on_failure_callback": log_failure,
+        **extra,
+    }
