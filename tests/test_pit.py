@@ -21,7 +21,7 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 # Every exact case runs with each algorithm the library offers; the reference join where it is noted.
-METHODS = ["bucketed_asof", "window"]
+METHODS = ["interval", "bucketed_asof", "window"]
 
 SPINE_SCHEMA = "sid int, customer_id string, label_time timestamp"
 FEATURE_SCHEMA = "customer_id string, feature_time timestamp, spend double"
@@ -181,6 +181,15 @@ def test_created_time_ties_still_raise(spark: Any, method: str) -> None:
     features = [("a", t(4), 1.0, t(4)), ("a", t(4), 2.0, t(4))]
     with pytest.raises(InputError, match=r"^1 feature rows repeat the \(keys, feature_time, created_at\)"):
         pit(spark, [(1, "a", t(5))], features, feature_schema=schema, created_time="created_at", method=method)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_repeats_raise_even_when_the_spine_is_empty(spark: Any, method: str) -> None:
+    # Spark drops the feature side of a join with an empty spine, so the check cannot ride on the join.
+    features = [("a", t(4), 1.0), ("a", t(4), 2.0), ("b", t(4), 2.0)]
+    expected = r"^1 feature rows repeat the \(keys, feature_time\) of another row, e\.g\. customer_id=a,"
+    with pytest.raises(InputError, match=expected):
+        pit(spark, [], features, method=method)
 
 
 @pytest.mark.parametrize("method", [*METHODS, "join_row_number"])

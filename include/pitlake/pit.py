@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ViewInput", "build_training_set", "leakage_violations", "point_in_time_join"]
 
-Method = Literal["window", "bucketed_asof", "join_row_number"]
+Method = Literal["interval", "window", "bucketed_asof", "join_row_number"]
 
 # Internal column names; the prefix keeps them apart from any user column.
 _P = "__pit_"
@@ -40,6 +40,7 @@ _ROW_ID = f"{_P}row_id"
 _TIE = f"{_P}tie"  # created_time of feature rows: equal feature times sort by it
 _DUP = f"{_P}dup"
 _RANK = f"{_P}rank"
+_NEXT = f"{_P}next"  # interval join: the next feature time of the same keys
 _VISIBLE = f"{_P}visible"  # as of write: when a feature row became usable, max(feature_time, computed_at)
 
 _TIME_TYPES = (T.TimestampType, T.TimestampNTZType)
@@ -58,7 +59,7 @@ def point_in_time_join(
     prefix: str = "",
     feature_time_as: str | None = None,
     check_unique: bool = True,
-    method: Method = "window",
+    method: Method = "interval",
 ) -> DataFrame:
     """Attach to every spine row the feature values that were valid at its time.
 
@@ -84,9 +85,24 @@ def point_in_time_join(
        dropped, not replaced by anything else (every other candidate is older still).
     6. No candidate left: the feature columns are null.
 
-    Methods and cost (S spine rows, F feature rows, P shuffle partitions):
+    Methods and cost (S spine rows, F feature rows, P shuffle partitions; S_k, F_k those of one key):
 
-    - ``method="window"`` (the default): one shuffle of spine ∪ features by the keys and one
+    - ``method="interval"`` (the default): the feature rows are shuffled by the keys and sorted by
+      (keys, feature_time, created_time) once, and a ``lead`` window gives each row the interval
+      ``[feature_time, next feature_time)`` in which it is the latest (repeats get an empty
+      interval and are flagged on the way). Spark's sort-merge join then joins the spine rows
+      (shuffled and sorted by the keys alone) into their interval: a left join on the keys with
+      ``feature_time <= t < next`` and the TTL bound, which matches each spine row at most once,
+      so no intermediate is larger than S + F rows and the feature sort is reused by the join. The
+      join compares each spine row with every interval of its key: O(F log F + S log S + sum over
+      keys of S_k x F_k), the same comparisons as the join-then-rank baseline without its S x F_k
+      output rows. In ``docs/benchmarks.md`` it is the fastest method for every shape. A key with
+      very many rows on both sides (say a global feature under a constant key, 10^5 spine and
+      10^5 feature rows: 10^10 comparisons) is where ``method="window"`` is the better choice; AQE
+      splits a skewed spine partition across tasks but each part still scans all of the key's
+      intervals. In as-of-write mode (the usable row is not the latest by feature_time) this
+      method runs as ``"window"``.
+    - ``method="window"``: one shuffle of spine ∪ features by the keys and one
       Spark sort by (keys, time, kind) inside each partition, then a running window that carries
       all feature columns as one struct (last non-null; ``max_by`` on (feature_time,
       created_time) in as-of-write mode). Work is O((S + F) log(S + F)) and no intermediate is
@@ -120,7 +136,8 @@ def point_in_time_join(
     Eager by default: with ``check_unique=True`` the join runs once at call time so that
     duplicate feature rows fail here, as an :class:`~pitlake.errors.InputError` naming their
     count and an example, rather than inside a later write. Duplicates are found in the same
-    sorted pass (equal neighbours in the feature order, read through a DataFrame observation),
+    sorted pass (equal neighbours in the feature order, read through a DataFrame observation; when
+    Spark prunes the feature side, e.g. for an empty spine, one aggregation over the features),
     and the result comes back locally checkpointed (executor memory and disk, freed when the
     DataFrame is garbage collected): writing it does not recompute the join. Losing an executor
     before that write fails the write, and the task's retry recomputes. With the window method in
@@ -153,9 +170,14 @@ def point_in_time_join(
         return _join_row_number(
             spine, features, keys, spine_time, feature_time, ttl, created_time, as_of_write, value_columns, out_names
         )
-    if method not in ("bucketed_asof", "window"):
+    if method not in ("interval", "bucketed_asof", "window"):
         raise ConfigError(
-            f"unknown point_in_time_join method {method!r}: use 'window', 'bucketed_asof' or 'join_row_number'"
+            f"unknown point_in_time_join method {method!r}: use 'interval', 'window', 'bucketed_asof' or "
+            "'join_row_number'"
+        )
+    if method == "interval" and as_of_write is None:
+        return _interval_join(
+            spine, features, keys, spine_time, feature_time, ttl, created_time, value_columns, out_names, check_unique
         )
     if method == "bucketed_asof":
         unsupported = _asof_supported(spine, features, keys)
@@ -219,10 +241,24 @@ def _observe_repeats(
     return observed, observation
 
 
-def _checked(result: DataFrame, observation: Observation, feature_time: str, created_time: str | None) -> DataFrame:
-    """Materialise ``result`` once (the job that fills the observation); raise if it saw repeats."""
+def _checked(
+    result: DataFrame,
+    observation: Observation,
+    feature_time: str,
+    created_time: str | None,
+    recheck: Callable[[], None] | None = None,
+) -> DataFrame:
+    """Materialise ``result`` once (the job that fills the observation); raise if it saw repeats.
+
+    ``recheck`` runs when the observed rows were never executed (Spark pruned that branch, e.g.
+    an empty side of a join): it checks the features on its own.
+    """
     # The caller's write then reads these blocks.
     result = result.localCheckpoint(eager=True)
+    # Observation.get fails on a query that dropped the observed node: look at the row first.
+    if recheck is not None and observation._jo is not None and observation._jo.getRow().length() == 0:
+        recheck()
+        return result
     found = observation.get
     if found["rows"]:
         raise _duplicates_error(found["rows"], found["example"].asDict(), feature_time, created_time)
@@ -460,6 +496,72 @@ def _carry_forward(
         repeat = F.rank().over(by_time) != F.row_number().over(by_time)
         columns += [*key_names, *([_TIE] if created_time else []), ((F.col(_KIND) == 0) & repeat).alias(_DUP)]
     return spine_side.unionByName(feature_side).select(*columns)
+
+
+def _interval_join(
+    spine: DataFrame,
+    features: DataFrame,
+    keys: list[str],
+    spine_time: str,
+    feature_time: str,
+    ttl: timedelta | None,
+    created_time: str | None,
+    value_columns: list[str],
+    out_names: dict[str, str],
+    check_unique: bool,
+) -> DataFrame:
+    """Give each feature row the interval in which it is the latest, then join spine rows into their interval.
+
+    A feature row is the as-of match for times in ``[feature_time, next feature_time of the same
+    keys)`` (to the end of time for the newest row); with equal feature times only the last row in
+    (feature_time, created_time) order keeps a non-empty interval. The intervals of one key are
+    disjoint, so the left join on the keys with ``feature_time <= t < next`` (and the TTL bound)
+    matches each spine row at most once.
+    """
+    key_names = [f"{_P}k{i}" for i in range(len(keys))]
+    value_names = {c: f"{_P}v{i}" for i, c in enumerate(value_columns)}
+    by_time = Window.partitionBy(*key_names).orderBy(
+        F.col(_TIME).asc(), *([F.col(_TIE).asc_nulls_first()] if created_time else [])
+    )
+    following = F.lead(F.col(_TIME)).over(by_time)
+    feature_side = (
+        features.where(_all_not_null([*keys, feature_time]))
+        .select(
+            *[_col(k).alias(n) for k, n in zip(keys, key_names, strict=True)],
+            _col(feature_time).alias(_TIME),
+            *([_col(created_time).alias(_TIE)] if created_time else []),
+            *[_col(c).alias(value_names[c]) for c in value_columns],
+        )
+        .withColumn(_NEXT, following)
+    )
+    observation = None
+    if check_unique:
+        # The earlier of two rows with equal (feature_time, created_time) is the repeat: n equal rows flag n - 1.
+        repeat = F.col(_NEXT) == F.col(_TIME)
+        if created_time:
+            repeat = repeat & F.lead(F.col(_TIE)).over(by_time).eqNullSafe(F.col(_TIE))
+        flagged = feature_side.withColumn(_DUP, repeat)
+        feature_side, observation = _observe_repeats(flagged, F.col(_DUP), keys, feature_time, created_time)
+    at = F.col(_TIME)
+    t = _col(spine_time)
+    condition = (at <= t) & (F.col(_NEXT).isNull() | (t < F.col(_NEXT)))
+    for k, n in zip(keys, key_names, strict=True):
+        condition = (_col(k) == F.col(n)) & condition
+    if ttl is not None:
+        condition = condition & (at >= t - F.lit(ttl))
+    joined = spine.join(feature_side.where(F.col(_NEXT).isNull() | (F.col(_NEXT) > at)), condition, "left")
+    result = joined.select(
+        *[_col(c) for c in spine.columns], *[F.col(value_names[c]).alias(out_names[c]) for c in value_columns]
+    )
+    if observation is None:
+        return result
+    return _checked(
+        result,
+        observation,
+        feature_time,
+        created_time,
+        recheck=lambda: _check_unique(features, keys, feature_time, created_time),
+    )
 
 
 def _join_row_number(
