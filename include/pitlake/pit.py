@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
@@ -136,8 +136,10 @@ def point_in_time_join(
     Eager by default: with ``check_unique=True`` the join runs once at call time so that
     duplicate feature rows fail here, as an :class:`~pitlake.errors.InputError` naming their
     count and an example, rather than inside a later write. Duplicates are found in the same
-    sorted pass (equal neighbours in the feature order, read through a DataFrame observation; when
-    Spark prunes the feature side, e.g. for an empty spine, one aggregation over the features),
+    sorted pass (equal neighbours in the feature order, read through a DataFrame observation; with
+    the interval method only their number is observed, and when it is not zero, or Spark pruned
+    the feature side, e.g. for an empty spine, one aggregation over the features names the count
+    and an example),
     and the result comes back locally checkpointed (executor memory and disk, freed when the
     DataFrame is garbage collected): writing it does not recompute the join. Losing an executor
     before that write fails the write, and the task's retry recomputes. With the window method in
@@ -241,24 +243,10 @@ def _observe_repeats(
     return observed, observation
 
 
-def _checked(
-    result: DataFrame,
-    observation: Observation,
-    feature_time: str,
-    created_time: str | None,
-    recheck: Callable[[], None] | None = None,
-) -> DataFrame:
-    """Materialise ``result`` once (the job that fills the observation); raise if it saw repeats.
-
-    ``recheck`` runs when the observed rows were never executed (Spark pruned that branch, e.g.
-    an empty side of a join): it checks the features on its own.
-    """
+def _checked(result: DataFrame, observation: Observation, feature_time: str, created_time: str | None) -> DataFrame:
+    """Materialise ``result`` once (the job that fills the observation); raise if it saw repeats."""
     # The caller's write then reads these blocks.
     result = result.localCheckpoint(eager=True)
-    # Observation.get fails on a query that dropped the observed node: look at the row first.
-    if recheck is not None and observation._jo is not None and observation._jo.getRow().length() == 0:
-        recheck()
-        return result
     found = observation.get
     if found["rows"]:
         raise _duplicates_error(found["rows"], found["example"].asDict(), feature_time, created_time)
@@ -536,12 +524,15 @@ def _interval_join(
     )
     observation = None
     if check_unique:
-        # The earlier of two rows with equal (feature_time, created_time) is the repeat: n equal rows flag n - 1.
+        # The earlier of two rows with equal (feature_time, created_time) is a repeat: n equal rows flag n - 1.
+        # Only their number is observed (cheap per row); the rare failure then finds count and example apart.
         repeat = F.col(_NEXT) == F.col(_TIME)
         if created_time:
             repeat = repeat & F.lead(F.col(_TIE)).over(by_time).eqNullSafe(F.col(_TIE))
-        flagged = feature_side.withColumn(_DUP, repeat)
-        feature_side, observation = _observe_repeats(flagged, F.col(_DUP), keys, feature_time, created_time)
+        observation = Observation(f"pit_repeats_{uuid.uuid4().hex}")
+        feature_side = feature_side.withColumn(_DUP, repeat).observe(
+            observation, F.sum(F.col(_DUP).cast("long")).alias("rows")
+        )
     at = F.col(_TIME)
     t = _col(spine_time)
     condition = (at <= t) & (F.col(_NEXT).isNull() | (t < F.col(_NEXT)))
@@ -555,13 +546,12 @@ def _interval_join(
     )
     if observation is None:
         return result
-    return _checked(
-        result,
-        observation,
-        feature_time,
-        created_time,
-        recheck=lambda: _check_unique(features, keys, feature_time, created_time),
-    )
+    result = result.localCheckpoint(eager=True)  # fills the observation; the caller's write reads these blocks
+    # No metrics at all: Spark pruned the feature side (an empty spine, say), so nothing was counted.
+    seen = observation._jo is not None and observation._jo.getRow().length() > 0
+    if not seen or observation.get["rows"]:
+        _check_unique(features, keys, feature_time, created_time)  # raises with the count and an example
+    return result
 
 
 def _join_row_number(
