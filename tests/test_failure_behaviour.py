@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 from pitlake.settings import REPO_ROOT, Settings
+from pitlake.spark import SHORT_LIVED_JAVA_OPTIONS
 
 from tests.conftest import write_landing
 
@@ -140,6 +141,7 @@ def job_env(lake: Settings, hook: str) -> dict[str, str]:
         "PYSPARK_PYTHON": sys.executable,
         "PYTHONPATH": str(REPO_ROOT),
         "PITLAKE_TEST_HOOK": hook,
+        "PITLAKE_DRIVER_JAVA_OPTIONS": SHORT_LIVED_JAVA_OPTIONS,
     }
     if os.environ.get("JAVA_HOME"):
         env["JAVA_HOME"] = os.environ["JAVA_HOME"]

@@ -37,6 +37,8 @@ class Settings:
     defect_rate: float = 0.01
     max_event_lateness_days: int = 3
     mlflow_tracking_uri: str | None = None
+    # Extra JVM options for the Spark driver (local mode: the whole job), after pitlake's own.
+    driver_java_options: str = ""
 
     @property
     def landing(self) -> Path:
@@ -108,6 +110,7 @@ def load() -> Settings:
         defect_rate=float(_env("PITLAKE_DEFECT_RATE", "0.01") or 0.01),
         max_event_lateness_days=int(_env("PITLAKE_MAX_EVENT_LATENESS_DAYS", "3") or 3),
         mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI"),
+        driver_java_options=_env("PITLAKE_DRIVER_JAVA_OPTIONS", "") or "",
     )
 
 

@@ -45,7 +45,7 @@ class PitlakeSparkSubmitOperator(SparkSubmitOperator):
             str(context["run_id"]),
         ]
         self.jars = ",".join(delta_jar_paths(settings))
-        self.conf = {**submit_conf(), **(self.conf or {})}
+        self.conf = {**submit_conf(settings), **(self.conf or {})}
         try:
             super().execute(context)
         except Exception:
