@@ -40,6 +40,7 @@ def test_vacuum_keeps_pinned_versions_and_removes_unpinned(spark, lake, monkeypa
     assert _rows(spark, path, 1) == [(3, "c")]
     assert sorted((r.customer_id, r.segment) for r in read(spark, path).collect()) == [(4, "d"), (5, "e")]
     assert spark.conf.get(check, None) == before_check  # the safety check is restored
+    assert spark.conf.get(maintenance.LISTING_PARALLELISM, None) is None  # and Spark's listing default
 
     # Unpinned: a 0-hour VACUUM removes version 0's files; the latest version is intact.
     monkeypatch.setattr(maintenance, "pinned_versions", lambda settings: {})
