@@ -10,7 +10,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.pitlake-installed
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test lint format typecheck bench bench-ingest airflow mlflow lock clean check-python reproduce
+.PHONY: help install demo test test-services test-all lint format typecheck bench bench-ingest airflow mlflow lock clean check-python reproduce
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,8 +32,13 @@ install: $(STAMP) ## create .venv, install the pinned requirements, check Java 1
 demo: install ## run the pipeline on embedded defaults (local Airflow + Spark + Delta) for the demo dates
 	$(PY) -m pitlake demo
 
-test: install ## run the test suite (unit, Spark, DAG integrity, end-to-end `airflow dags test`)
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: install ## the test suite to run often: unit, Spark, Delta, GX, MLflow, DAG integrity, failure behaviour (~12 min)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-services: install ## the service tests: scheduler backfill, browser UI, Spark cluster, `airflow dags test` (~35 min)
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+test-all: test test-services ## both (what CI runs: .ci/run)
 
 lint: install ## ruff + mypy
 	$(VENV)/bin/ruff check .
