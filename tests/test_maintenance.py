@@ -29,7 +29,16 @@ def test_vacuum_keeps_pinned_versions_and_removes_unpinned(spark, lake, monkeypa
 
     # Pinned: version 0 must survive even a 0-hour VACUUM.
     monkeypatch.setattr(maintenance, "pinned_versions", lambda settings: {path: {0}})
+    listing: list[str | None] = []  # the listing parallelism each table's VACUUM ran with
+    maintain_table = maintenance.maintain_table
+
+    def recording(spark_, *args, **kwargs):
+        listing.append(spark_.conf.get(maintenance.LISTING_PARALLELISM, None))
+        return maintain_table(spark_, *args, **kwargs)
+
+    monkeypatch.setattr(maintenance, "maintain_table", recording)
     result = maintenance.run_maintenance(spark, lake, retain_hours=0)
+    assert listing and set(listing) == {"2"}  # one task per core of the local[2] test session
     toy = result["tables"]["features.toy"]
     assert toy["version_before"] == 2
     assert toy["version_after"] > 2  # properties + OPTIMIZE committed
@@ -44,7 +53,13 @@ def test_vacuum_keeps_pinned_versions_and_removes_unpinned(spark, lake, monkeypa
 
     # Unpinned: a 0-hour VACUUM removes version 0's files; the latest version is intact.
     monkeypatch.setattr(maintenance, "pinned_versions", lambda settings: {})
-    dry = maintenance.run_maintenance(spark, lake, retain_hours=0, dry_run=True)["tables"]["features.toy"]
+    listing.clear()
+    spark.conf.set(maintenance.LISTING_PARALLELISM, "3")  # a session's own choice is kept
+    try:
+        dry = maintenance.run_maintenance(spark, lake, retain_hours=0, dry_run=True)["tables"]["features.toy"]
+        assert set(listing) == {"3"} and spark.conf.get(maintenance.LISTING_PARALLELISM) == "3"
+    finally:
+        spark.conf.unset(maintenance.LISTING_PARALLELISM)
     assert dry["vacuum_files_to_delete"] > 0 and not dry["vacuumed"]
     assert dry["version_after"] == dry["version_before"] and dry["data_files_after"] == dry["data_files_before"]
     assert _rows(spark, path, 0) == [(1, "a"), (2, "b")]  # a dry run changes nothing

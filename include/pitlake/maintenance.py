@@ -18,6 +18,8 @@ import math
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +92,20 @@ def _latest_version(spark: SparkSession, path: str) -> int:
     from pitlake.delta_io import latest_version
 
     return latest_version(spark, path)
+
+
+@contextmanager
+def _session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """Set a session conf for the block, then restore its previous value (or unset it)."""
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)
 
 
 def _properties(spark: SparkSession, path: str) -> dict[str, str]:
@@ -172,22 +188,14 @@ def maintain_table(
 
     if not lost:
         configured = interval_hours(properties.get(DELETED_FILE_RETENTION), DEFAULT_DELETED_FILE_RETENTION_HOURS)
-        previous = spark.conf.get(RETENTION_CHECK, None)
+        # Delta refuses a retention below the table's own unless told it is intended.
         lowered = retention < configured
-        if lowered:  # Delta refuses a retention below the table's own unless told it is intended
-            spark.conf.set(RETENTION_CHECK, "false")
-        try:
+        with _session_conf(spark, RETENTION_CHECK, "false") if lowered else nullcontext():
             if dry_run:
                 would = spark.sql(f"VACUUM delta.`{path}` RETAIN {retention} HOURS DRY RUN").count()
                 out["vacuum_files_to_delete"] = int(would)
             else:
                 table.vacuum(retention)
-        finally:
-            if lowered:
-                if previous is None:
-                    spark.conf.unset(RETENTION_CHECK)
-                else:
-                    spark.conf.set(RETENTION_CHECK, previous)
         out["vacuumed"] = not dry_run
 
     out["version_after"] = _latest_version(spark, path)
@@ -215,16 +223,12 @@ def run_maintenance(
     tables: dict[str, Any] = {}
     # Unless the session chose a listing parallelism, list with one task per core for the duration.
     chosen = spark.conf.get(LISTING_PARALLELISM, None) is not None
-    if not chosen:
-        spark.conf.set(LISTING_PARALLELISM, str(max(2, spark.sparkContext.defaultParallelism)))
-    try:
+    per_core = str(max(2, spark.sparkContext.defaultParallelism))
+    with nullcontext() if chosen else _session_conf(spark, LISTING_PARALLELISM, per_core):
         for name, path in lake_tables(settings):
             tables[name] = maintain_table(
                 spark, str(path), pins.get(_norm(path), set()), retain_hours=retain_hours, dry_run=dry_run
             )
-    finally:
-        if not chosen:
-            spark.conf.unset(LISTING_PARALLELISM)
     known = {_norm(p) for _, p in lake_tables(settings)}
     return {
         "lake": str(settings.lake),
