@@ -123,7 +123,7 @@ def point_in_time_join(
       and gathers the matched values with Arrow ``take``, so values, nulls and types come back
       unchanged. O((S + F) log(S + F)), but every row crosses the JVM/Python boundary: in
       ``docs/benchmarks.md`` it is slower than ``window`` in every shape and slower than the
-      join-then-rank baseline on 10M daily snapshots, so it is not the default. A worker holds its
+      join-then-rank baseline at 10M feature rows, so it is not the default. A worker holds its
       whole partition in memory, about (S + F) / P rows plus Arrow buffers, without spilling;
       one huge key lands in one partition and must fit in one worker. Keys must be integers,
       booleans, strings (binary collation), binary, dates, timestamps or decimals, every column
@@ -146,7 +146,9 @@ def point_in_time_join(
     as-of-write mode rows are sorted by write time, so the check is a separate aggregation over
     the features and the result stays lazy. ``check_unique=False`` skips the check and returns a
     lazy DataFrame; ties are then broken arbitrarily, so use it only when uniqueness is
-    guaranteed upstream.
+    guaranteed upstream (the feature tables' validation suites check it). The check is not free:
+    in ``docs/benchmarks.md`` it costs the interval join up to a quarter of its time at 10M
+    feature rows (an observation over every feature row, and the local checkpoint).
 
     Raises :class:`~pitlake.errors.ConfigError` for missing columns, non-timestamp time
     columns, a negative ``ttl`` or output names that clash with spine columns (use ``prefix``),
