@@ -10,7 +10,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.pitlake-installed
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-services test-all lint format typecheck bench bench-ingest airflow mlflow lock clean check-python reproduce
+.PHONY: help install engine engine-stop demo test test-services test-all lint format typecheck bench bench-ingest airflow mlflow lock clean check-python reproduce
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,12 @@ bench: install ## run every benchmark and write docs/benchmarks.md
 
 bench-ingest: install ## ingestion of 1M events/day on local[2] and DAG parse times
 	$(PY) -m pitlake.bench ingest
+
+engine: install ## start the warm Spark engine (Spark Connect on 127.0.0.1:15002) unless it runs
+	$(PY) -m pitlake engine start
+
+engine-stop: ## stop this home's Spark engine
+	$(PY) -m pitlake engine stop
 
 airflow: install ## start `airflow standalone` on 127.0.0.1:8080 (login printed; password in $PITLAKE_HOME/airflow)
 	$(PY) -m pitlake airflow standalone

@@ -24,7 +24,27 @@ def repo_settings() -> settings_mod.Settings:
 
 
 @pytest.fixture(scope="session")
-def spark(repo_settings: settings_mod.Settings) -> Iterator[object]:
+def engine_url(repo_settings: settings_mod.Settings) -> Iterator[str]:
+    """The warm Spark engine every test shares (the repository home's, started unless it runs).
+
+    Service tests hand it to their subprocesses as ``PITLAKE_SPARK_REMOTE``, so one engine serves
+    the whole run. Stopped at the end only if this run started it.
+    """
+    from pitlake import engine
+    from pitlake.jars import ensure_delta_jars
+
+    ensure_delta_jars(repo_settings)
+    was_running = engine.status(repo_settings)["running"]
+    state = engine.ensure(repo_settings)
+    yield state.url
+    if not was_running:
+        engine.stop(repo_settings)
+
+
+@pytest.fixture(scope="session")
+def spark(repo_settings: settings_mod.Settings, request: pytest.FixtureRequest) -> Iterator[object]:
+    """One session for the whole run: a Connect session on the shared engine (``PITLAKE_ENGINE=classic``:
+    a local[2] JVM in this process instead)."""
     from pitlake.jars import ensure_delta_jars
     from pitlake.spark import get_spark
 
@@ -34,6 +54,8 @@ def spark(repo_settings: settings_mod.Settings) -> Iterator[object]:
         spark_master="local[2]",
         spark_conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"},
     )
+    if local.engine == "connect":
+        local = dataclasses.replace(local, spark_remote=request.getfixturevalue("engine_url"))
     session = get_spark("pitlake-tests", local)
     yield session
     session.stop()

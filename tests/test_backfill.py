@@ -74,7 +74,7 @@ def table_rows(path: Path) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def backfilled(tmp_path_factory, repo_settings):
+def backfilled(tmp_path_factory, repo_settings, engine_url):
     home = new_home(tmp_path_factory.mktemp("backfill"), repo_settings.jars_dir)
     (home / "airflow").mkdir()
     port = free_port()
@@ -83,6 +83,7 @@ def backfilled(tmp_path_factory, repo_settings):
         "HOME": str(home),
         "PITLAKE_HOME": str(home),
         "PITLAKE_DEMO_CUSTOMERS": CUSTOMERS,
+        "PITLAKE_SPARK_REMOTE": engine_url,  # the run's shared engine
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",

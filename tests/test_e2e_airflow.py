@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def fresh_home(tmp_path_factory, repo_settings):
+def fresh_home(tmp_path_factory, repo_settings, engine_url):
     home = new_home(tmp_path_factory.mktemp("e2e"), repo_settings.jars_dir)
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -20,6 +20,7 @@ def fresh_home(tmp_path_factory, repo_settings):
         "PITLAKE_DEMO_CUSTOMERS": "200",
         "PITLAKE_DEFECT_RATE": "0.05",
         "HOME": str(home),
+        "PITLAKE_SPARK_REMOTE": engine_url,  # the run's shared engine
     }
     return home, env
 
@@ -57,11 +58,12 @@ def test_feature_pipeline_runs_one_day_end_to_end(fresh_home):
     assert results["build_customer_profile"]["rows_by_date"]["2026-01-01"] == results["ingest_customers"]["accepted"]
 
 
-def test_a_missing_day_stops_feature_pipeline_at_the_bronze_gate(tmp_path_factory, repo_settings):
+def test_a_missing_day_stops_feature_pipeline_at_the_bronze_gate(tmp_path_factory, repo_settings, engine_url):
     """Landing files for D that hold only late events: bronze has nothing for D, the freshness
     check of the bronze.events gate fails, and build_customer_activity never runs."""
     home = new_home(tmp_path_factory.mktemp("e2e-gate"), repo_settings.jars_dir)
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PITLAKE_HOME": str(home), "PITLAKE_DEMO": "0", "HOME": str(home)}
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PITLAKE_HOME": str(home), "PITLAKE_DEMO": "0", "HOME": str(home),
+           "PITLAKE_SPARK_REMOTE": engine_url}  # fmt: skip
     day = home / "landing" / "events" / "date=2026-01-05"
     day.mkdir(parents=True)
     (day / "part-0000.jsonl").write_text(

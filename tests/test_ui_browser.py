@@ -150,13 +150,13 @@ def _tail(path: Path, lines: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory: pytest.TempPathFactory, repo_settings: Any) -> Iterator[LocalAirflow]:
-    with running_airflow(tmp_path_factory.mktemp("ui"), repo_settings.jars_dir) as af:
+def airflow(tmp_path_factory: pytest.TempPathFactory, repo_settings: Any, engine_url: str) -> Iterator[LocalAirflow]:
+    with running_airflow(tmp_path_factory.mktemp("ui"), repo_settings.jars_dir, engine_url) as af:
         yield af
 
 
 @contextmanager
-def running_airflow(root: Path, jars_dir: Path) -> Iterator[LocalAirflow]:
+def running_airflow(root: Path, jars_dir: Path, engine_url: str) -> Iterator[LocalAirflow]:
     """api-server, scheduler and dag-processor on 127.0.0.1:<free port> for a fresh home under ``root``."""
     from pitlake.airflow.local import airflow_env
     from pitlake.settings import load
@@ -173,6 +173,7 @@ def running_airflow(root: Path, jars_dir: Path) -> Iterator[LocalAirflow]:
         "PITLAKE_HOME": str(home),
         "PITLAKE_DEMO": "1",
         "PITLAKE_DEMO_CUSTOMERS": "50",
+        "PITLAKE_SPARK_REMOTE": engine_url,  # the run's shared engine
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",

@@ -1,4 +1,4 @@
-"""``python -m pitlake <command>``: install-jars, check-java, airflow, demo, run-day, generate, summary."""
+"""``python -m pitlake <command>``: install-jars, check-java, engine, airflow, demo, run-day, generate, summary."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     run_day = sub.add_parser("run-day", help="`airflow dags test` a DAG for the data interval of one day")
     run_day.add_argument("dag_id")
     run_day.add_argument("date")
+    eng = sub.add_parser("engine", help="the warm Spark engine (a Spark Connect server on 127.0.0.1)")
+    eng.add_argument("action", choices=["start", "stop", "status", "restart", "run"],
+                     help="run: in the foreground, as a container's main process")  # fmt: skip
     sub.add_parser("summary", help="print the lake's tables, validation outcomes and registered models")
     mlf = sub.add_parser("mlflow-ui", help="start the MLflow UI on 127.0.0.1 against the local tracking store")
     mlf.add_argument("--port", type=int, default=5000)
@@ -52,9 +55,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         jars = ensure_delta_jars(s)
         print("Delta jars ready: " + ", ".join(j.name for j in jars))
     elif args.command == "airflow":
-        from pitlake.airflow.local import run_airflow
+        from pitlake.airflow.local import ensure_engine, run_airflow
 
         rest = args.args[1:] if args.args[:1] == ["--"] else args.args
+        if rest[:1] in (["standalone"], ["scheduler"]) or rest[:2] in (["dags", "test"], ["tasks", "test"]):
+            ensure_engine(s)  # the commands that run tasks: they need the engine
         return run_airflow(rest, s, check=False)
     elif args.command == "airflow-env":
         import shlex
@@ -86,6 +91,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         day = parse_date(args.date, what="date")
         ensure_db(s)
         return run_dag_for_day(args.dag_id, day, s)
+    elif args.command == "engine":
+        import json
+
+        from pitlake import engine
+
+        if args.action == "run":
+            engine.run_foreground(s)
+        if args.action in ("stop", "restart"):
+            print(engine.stop(s))
+        if args.action in ("start", "restart"):
+            state = engine.ensure(s)
+            print(f"engine running: {state.url} (pid {state.pid}, master {state.master}, log {engine.log_file(s)})")
+        if args.action == "status":
+            info = engine.status(s)
+            print(json.dumps(info, indent=2))
+            return 0 if info["running"] else 1
     elif args.command == "summary":
         from pitlake.report import print_demo_summary
 

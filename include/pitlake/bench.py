@@ -65,8 +65,11 @@ class Context:
 
             from pitlake.spark import get_spark
 
+            # The data benchmarks measure Spark's work on a JVM of their own (8 GiB, local[2]); the
+            # engine's own figures are in the orchestration section.
             local = dataclasses.replace(
                 self.settings,
+                engine="classic",
                 spark_master=self.spark_master,
                 spark_conf={
                     "spark.driver.memory": "8g",

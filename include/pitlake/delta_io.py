@@ -1,7 +1,13 @@
-"""Delta Lake reads and writes: interval-scoped replaces, pinned-version reads, committed versions."""
+"""Delta Lake reads and writes: interval-scoped replaces, pinned-version reads, committed versions.
+
+Everything here works on a classic session and over Spark Connect alike: table metadata and
+MERGE go through Delta's SQL (``DESCRIBE HISTORY``, ``MERGE INTO``), not the ``DeltaTable``
+Python API, which needs Delta's connect plugin on the engine.
+"""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,16 +15,26 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
-def table_exists(spark: SparkSession, path: str) -> bool:
-    from delta.tables import DeltaTable
+def ident(path: str) -> str:
+    """The SQL identifier of the Delta table at ``path``: ``delta.`path```."""
+    return "delta.`" + str(path).replace("`", "``") + "`"
 
-    return Path(path, "_delta_log").is_dir() or DeltaTable.isDeltaTable(spark, path)
+
+def table_exists(spark: SparkSession, path: str) -> bool:
+    if Path(path, "_delta_log").is_dir():
+        return True
+    if "://" not in str(path):  # a local path without a _delta_log is no Delta table
+        return False
+    try:
+        spark.sql(f"DESCRIBE DETAIL {ident(path)}").collect()
+        return True
+    except Exception:
+        return False
 
 
 def latest_version(spark: SparkSession, path: str) -> int:
-    from delta.tables import DeltaTable
-
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])  # type: ignore[index]
+    row = spark.sql(f"DESCRIBE HISTORY {ident(path)} LIMIT 1").select("version").first()
+    return int(row[0])  # type: ignore[index]
 
 
 def read(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
@@ -36,3 +52,18 @@ def replace_where(df: DataFrame, path: str, predicate: str, partition_by: list[s
     """
     (df.write.format("delta").mode("overwrite").option("replaceWhere", predicate).partitionBy(*partition_by).save(path))
     return latest_version(df.sparkSession, path)
+
+
+def merge(source: DataFrame, path: str, clauses: str, on: str) -> None:
+    """``MERGE INTO`` the Delta table at ``path`` (alias ``t``) from ``source`` (alias ``s``), one commit.
+
+    ``clauses`` are the ``WHEN ...`` clauses. The source is a temp view of this session only,
+    dropped afterwards, so two tasks merging at once never see each other's source.
+    """
+    spark = source.sparkSession
+    view = f"pitlake_merge_{uuid.uuid4().hex}"
+    source.createOrReplaceTempView(view)
+    try:
+        spark.sql(f"MERGE INTO {ident(path)} AS t USING {view} AS s ON {on} {clauses}")
+    finally:
+        spark.catalog.dropTempView(view)

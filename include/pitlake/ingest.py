@@ -234,7 +234,6 @@ def ingest_customers(spark: SparkSession, settings: Settings, day: date, *, allo
     into their place in the history. A rerun of D removes D's previous contribution, adds the
     new one and recomputes ``valid_to`` for the affected customers, in one MERGE commit.
     """
-    from delta.tables import DeltaTable
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -312,15 +311,16 @@ def ingest_customers(spark: SparkSession, settings: Settings, day: date, *, allo
                 removed.withColumn("_action", F.lit("delete"))
             )
             cond = " AND ".join(f"t.{k} = s.{k}" for k in key)
-            values: dict[str, str | Column] = {c: f"s.{c}" for c in columns}
-            (
-                DeltaTable.forPath(spark, path)
-                .alias("t")
-                .merge(source.alias("s"), cond)
-                .whenMatchedDelete(condition="s._action = 'delete'")
-                .whenMatchedUpdate(set=values)
-                .whenNotMatchedInsert(condition="s._action = 'upsert'", values=values)
-                .execute()
+            names = ", ".join(f"`{c}`" for c in columns)
+            updates = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
+            delta_io.merge(
+                source,
+                path,
+                "WHEN MATCHED AND s._action = 'delete' THEN DELETE "
+                f"WHEN MATCHED THEN UPDATE SET {updates} "
+                f"WHEN NOT MATCHED AND s._action = 'upsert' THEN INSERT ({names}) "
+                f"VALUES ({', '.join(f's.`{c}`' for c in columns)})",
+                on=cond,
             )
         version = delta_io.latest_version(spark, path)
         quarantined = classified.where(~valid).select(

@@ -46,6 +46,8 @@ def run(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_mod.load()
     started = time.monotonic()
+    from pitlake.spark import engine_lost, release
+
     try:
         key, result = body(args, settings)
     except PitlakeError as err:
@@ -54,8 +56,28 @@ def run(
             print(report.summary(), flush=True)
         print(f"pitlake {stage}: error: {err}", file=sys.stderr)
         if args.result_file:  # tells the Airflow operator: a deterministic failure, do not retry
-            write_result(args.result_file, {"stage": stage, "error": str(err), "kind": type(err).__name__})
+            retryable = bool(getattr(err, "retryable", False))
+            write_result(
+                args.result_file,
+                {"stage": stage, "error": str(err), "kind": type(err).__name__, "retryable": retryable},
+            )
         return 2
+    except Exception as err:
+        if not engine_lost(err):
+            raise
+        from pitlake.engine import START_HINT, url
+
+        # The engine died or was stopped mid-task: Delta committed nothing partial, a retry can succeed.
+        message = (
+            f"the Spark engine at {url(settings)} went away during the job ({type(err).__name__}); "
+            f"no Delta commit of this job is partial. {START_HINT[0].upper() + START_HINT[1:]}, then retry the task"
+        )
+        print(f"pitlake {stage}: error: {message}", file=sys.stderr)
+        if args.result_file:
+            write_result(args.result_file, {"stage": stage, "error": message, "kind": "EngineLost", "retryable": True})
+        return 3
+    finally:
+        release()  # the task's Connect session: the engine drops its views, confs and cached data
     # Where a job's time goes: its body (including the Spark session's start-up), against the
     # task's wall time in Airflow, whose difference is the spark-submit JVM and Python start.
     from pitlake.spark import SESSION_STARTUP_S

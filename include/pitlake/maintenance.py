@@ -81,10 +81,12 @@ def _data_files(path: Path) -> int:
 
 def _commit_epochs(spark: SparkSession, path: str) -> dict[int, int]:
     """Version → commit time (epoch seconds) for every version still in the table's history."""
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    rows = DeltaTable.forPath(spark, path).history().select("version", F.col("timestamp").cast("long")).collect()
+    from pitlake.delta_io import ident
+
+    history = spark.sql(f"DESCRIBE HISTORY {ident(path)}")
+    rows = history.select("version", F.col("timestamp").cast("long")).collect()
     return {int(r[0]): int(r[1]) for r in rows}
 
 
@@ -108,10 +110,24 @@ def _session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
             spark.conf.set(key, previous)
 
 
-def _properties(spark: SparkSession, path: str) -> dict[str, str]:
-    from delta.tables import DeltaTable
+def _cores(spark: SparkSession) -> int:
+    """The engine's default parallelism (its cores in local mode), over Connect too."""
+    from pitlake.spark import is_connect
 
-    row = DeltaTable.forPath(spark, path).detail().select("properties").first()
+    if not is_connect(spark):
+        return int(spark.sparkContext.defaultParallelism)
+    explicit = spark.conf.get("spark.default.parallelism", None)
+    if explicit:
+        return int(explicit)
+    master = spark.conf.get("spark.master", "local[*]") or "local[*]"
+    inside = master[master.find("[") + 1 : master.find("]")] if "[" in master else ""
+    return int(inside) if inside.isdigit() else (os.cpu_count() or 2)
+
+
+def _properties(spark: SparkSession, path: str) -> dict[str, str]:
+    from pitlake.delta_io import ident
+
+    row = spark.sql(f"DESCRIBE DETAIL {ident(path)}").select("properties").first()
     return dict(row[0] or {}) if row is not None else {}
 
 
@@ -133,7 +149,6 @@ def maintain_table(
     now: float | None = None,
 ) -> dict[str, Any]:
     """OPTIMIZE and VACUUM one table, keeping every version in ``pins`` readable (see the module docstring)."""
-    from delta.tables import DeltaTable
 
     now = time.time() if now is None else now
     before = _latest_version(spark, path)
@@ -173,7 +188,6 @@ def maintain_table(
             changed[LOG_RETENTION] = f"interval {max(target_days, math.ceil(deleted / 24))} days"
     out["table_properties_set"] = changed
 
-    table = DeltaTable.forPath(spark, path)
     if dry_run:
         out["optimized"] = False
     else:
@@ -181,7 +195,8 @@ def maintain_table(
             props = ", ".join(f"'{k}' = '{v}'" for k, v in changed.items())
             spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({props})")
             properties.update(changed)
-        metrics = table.optimize().executeCompaction().select("metrics.numFilesAdded", "metrics.numFilesRemoved")
+        optimized = spark.sql(f"OPTIMIZE delta.`{path}`")
+        metrics = optimized.select("metrics.numFilesAdded", "metrics.numFilesRemoved")
         first = metrics.first()
         out["optimized"] = True
         out["optimize_files_added"], out["optimize_files_removed"] = (int(first[0]), int(first[1])) if first else (0, 0)
@@ -195,7 +210,7 @@ def maintain_table(
                 would = spark.sql(f"VACUUM delta.`{path}` RETAIN {retention} HOURS DRY RUN").count()
                 out["vacuum_files_to_delete"] = int(would)
             else:
-                table.vacuum(retention)
+                spark.sql(f"VACUUM delta.`{path}` RETAIN {retention} HOURS").collect()
         out["vacuumed"] = not dry_run
 
     out["version_after"] = _latest_version(spark, path)
@@ -223,7 +238,7 @@ def run_maintenance(
     tables: dict[str, Any] = {}
     # Unless the session chose a listing parallelism, list with one task per core for the duration.
     chosen = spark.conf.get(LISTING_PARALLELISM, None) is not None
-    per_core = str(max(2, spark.sparkContext.defaultParallelism))
+    per_core = str(max(2, _cores(spark)))
     with nullcontext() if chosen else _session_conf(spark, LISTING_PARALLELISM, per_core):
         for name, path in lake_tables(settings):
             tables[name] = maintain_table(

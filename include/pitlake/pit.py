@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pyspark.sql import Column, DataFrame, Observation, Window
 from pyspark.sql import functions as F
@@ -205,7 +205,11 @@ def point_in_time_join(
             observed, observation = _observe_repeats(merged, is_repeat, keys, feature_time, created_time)
             final = [*spine.columns, *(out_names[c] for c in value_columns)]
             return _checked(
-                observed.where(~is_repeat).select(*[_col(c) for c in final]), observation, feature_time, created_time
+                observed.where(~is_repeat).select(*[_col(c) for c in final]),
+                observation,
+                feature_time,
+                created_time,
+                lambda: _check_unique(features, keys, feature_time, created_time),
             )
         raise ConfigError(f"method='bucketed_asof' cannot join these tables: {unsupported}; use method='window'")
     # In as-of-write mode rows sort by write time, so equal feature times are not neighbours: check apart.
@@ -223,7 +227,13 @@ def point_in_time_join(
         carried.where((F.col(_KIND) == 1) | F.col(_DUP)), F.col(_DUP), keys, feature_time, created_time
     )
     result = _finish(observed.where(F.col(_KIND) == 1), spine.columns, value_columns, out_names, feature_time, ttl)
-    return _checked(result, observation, feature_time, created_time)
+    return _checked(
+        result,
+        observation,
+        feature_time,
+        created_time,
+        lambda: _check_unique(features, keys, feature_time, created_time),
+    )
 
 
 def _observe_repeats(
@@ -245,11 +255,32 @@ def _observe_repeats(
     return observed, observation
 
 
-def _checked(result: DataFrame, observation: Observation, feature_time: str, created_time: str | None) -> DataFrame:
-    """Materialise ``result`` once (the job that fills the observation); raise if it saw repeats."""
+def _observed(observation: Observation) -> dict[str, Any] | None:
+    """The observation's metrics, None when none arrived: Spark pruned the observed plan (an empty
+    spine, say), or the session is a Spark Connect one, whose local checkpoint returns no metrics."""
+    jo = getattr(observation, "_jo", None)
+    if jo is not None:  # classic
+        return dict(observation.get) if jo.getRow().length() > 0 else None
+    found = getattr(observation, "_result", None)  # Connect: filled only by an action that returns rows
+    return dict(found) if found else None
+
+
+def _checked(
+    result: DataFrame,
+    observation: Observation,
+    feature_time: str,
+    created_time: str | None,
+    fallback: Callable[[], None],
+) -> DataFrame:
+    """Materialise ``result`` once (the job that fills the observation); raise if it saw repeats.
+
+    Without metrics (see :func:`_observed`) ``fallback`` checks the features apart (one aggregation)."""
     # The caller's write then reads these blocks.
     result = result.localCheckpoint(eager=True)
-    found = observation.get
+    found = _observed(observation)
+    if found is None:
+        fallback()
+        return result
     if found["rows"]:
         raise _duplicates_error(found["rows"], found["example"].asDict(), feature_time, created_time)
     return result
@@ -550,8 +581,8 @@ def _interval_join(
         return result
     result = result.localCheckpoint(eager=True)  # fills the observation; the caller's write reads these blocks
     # No metrics at all: Spark pruned the feature side (an empty spine, say), so nothing was counted.
-    seen = observation._jo is not None and observation._jo.getRow().length() > 0
-    if not seen or observation.get["rows"]:
+    found = _observed(observation)
+    if found is None or found["rows"]:
         _check_unique(features, keys, feature_time, created_time)  # raises with the count and an example
     return result
 

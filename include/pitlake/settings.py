@@ -7,6 +7,8 @@ This is the only module that reads ``os.environ``. Every path pitlake uses lives
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,15 @@ class Settings:
     mlflow_tracking_uri: str | None = None
     # Extra JVM options for the Spark driver (local mode: the whole job), after pitlake's own.
     driver_java_options: str = ""
+    # The Spark engine: "connect" (default) talks to a long-lived Spark Connect server (this home's
+    # engine on 127.0.0.1:engine_port, or spark_remote); "classic" starts a JVM in this process.
+    engine: str = "connect"
+    spark_remote: str | None = None
+    engine_port: int = 15002
+    engine_host: str = "127.0.0.1"  # the address the engine binds (compose: 0.0.0.0 inside its network)
+    engine_master: str = "local[*]"
+    engine_memory: str = "4g"
+    engine_java_options: str = ""
 
     @property
     def landing(self) -> Path:
@@ -63,6 +74,11 @@ class Settings:
     @property
     def jars_dir(self) -> Path:
         return self.home / "jars"
+
+    @property
+    def engine_dir(self) -> Path:
+        """The engine's pid/port record and log."""
+        return self.home / "engine"
 
     @property
     def runs_dir(self) -> Path:
@@ -111,7 +127,41 @@ def load() -> Settings:
         max_event_lateness_days=int(_env("PITLAKE_MAX_EVENT_LATENESS_DAYS", "3") or 3),
         mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI"),
         driver_java_options=_env("PITLAKE_DRIVER_JAVA_OPTIONS", "") or "",
+        engine=_engine_kind(_env("PITLAKE_ENGINE", "connect") or "connect"),
+        spark_remote=_env("PITLAKE_SPARK_REMOTE"),
+        engine_port=_port(_env("PITLAKE_ENGINE_PORT", "15002") or "15002"),
+        engine_host=_env("PITLAKE_ENGINE_HOST", "127.0.0.1") or "127.0.0.1",
+        engine_master=_env("PITLAKE_ENGINE_MASTER", "local[*]") or "local[*]",
+        engine_memory=_env("PITLAKE_ENGINE_MEMORY", "4g") or "4g",
+        engine_java_options=_env("PITLAKE_ENGINE_JAVA_OPTIONS", "") or "",
     )
+
+
+def _engine_kind(raw: str) -> str:
+    if raw not in ("connect", "classic"):
+        raise ValueError(f"PITLAKE_ENGINE={raw!r} must be 'connect' (the warm engine) or 'classic' (a JVM per process)")
+    return raw
+
+
+def _port(raw: str) -> int:
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"PITLAKE_ENGINE_PORT={raw!r} must be a TCP port number (1-65535)")
+    return int(raw)
+
+
+@contextmanager
+def env_override(name: str, value: str | None) -> Iterator[None]:
+    """Set (or, with None, leave) environment variable ``name`` for the block, then restore it."""
+    previous = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def java_home() -> str | None:

@@ -24,7 +24,16 @@ from pitlake.spark import SHORT_LIVED_JAVA_OPTIONS
 # model sees enough history to reach the quality bar (docs/benchmarks.md has the wall time).
 DEMO_DAYS = 42
 
-LOCAL_SPARK_CONN = json.dumps({"conn_type": "spark", "host": "local[*]"})
+
+def engine_conn(settings: Settings) -> str:
+    """``spark_default`` locally: the warm Spark Connect engine of this home (see pitlake.engine), or
+    the one ``PITLAKE_SPARK_REMOTE`` names."""
+    host, port = "127.0.0.1", settings.engine_port
+    if settings.spark_remote:
+        netloc = settings.spark_remote.removeprefix("sc://").split("/")[0]
+        host, _, raw_port = netloc.partition(":")
+        port = int(raw_port or 15002)
+    return json.dumps({"conn_type": "spark_connect", "host": host, "port": port})
 
 
 def airflow_env(settings: Settings | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -48,13 +57,14 @@ def airflow_env(settings: Settings | None = None, base: dict[str, str] | None = 
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": "8080",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(s.airflow_home / "simple_auth_manager_passwords.json"),
-        "AIRFLOW_CONN_SPARK_DEFAULT": LOCAL_SPARK_CONN,
+        "AIRFLOW_CONN_SPARK_DEFAULT": engine_conn(s),
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "PITLAKE_DEMO": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
-        # One short-lived spark-submit per task on laptop-sized data: C1 JIT, serial GC (a third less
-        # CPU per task). Export PITLAKE_DRIVER_JAVA_OPTIONS (even empty) to choose otherwise.
+        # With spark_default pointing at a cluster, one short-lived spark-submit driver per task on
+        # laptop-sized data: C1 JIT, serial GC (a third less CPU per task). Export
+        # PITLAKE_DRIVER_JAVA_OPTIONS (even empty) to choose otherwise. The engine is not affected.
         "PITLAKE_DRIVER_JAVA_OPTIONS": SHORT_LIVED_JAVA_OPTIONS,
     }
     for key, value in defaults.items():
@@ -87,7 +97,22 @@ def dags_test_logical_date(day: date) -> str:
     return (day + timedelta(days=1)).isoformat() + "T00:00:00+00:00"
 
 
+def uses_engine(settings: Settings) -> bool:
+    """Whether local Airflow tasks run on this home's engine (``spark_default`` not overridden)."""
+    return airflow_env(settings).get("AIRFLOW_CONN_SPARK_DEFAULT") == engine_conn(settings)
+
+
+def ensure_engine(settings: Settings) -> None:
+    """Start this home's engine unless it runs, when the local Airflow's tasks need it."""
+    if uses_engine(settings) and not settings.spark_remote:
+        from pitlake import engine
+
+        state = engine.ensure(settings)
+        print(f"Spark engine: {state.url} (pid {state.pid})", flush=True)
+
+
 def run_dag_for_day(dag_id: str, day: date, settings: Settings | None = None) -> int:
+    ensure_engine(settings or load_settings())
     return run_airflow(["dags", "test", dag_id, dags_test_logical_date(day)], settings, check=False)
 
 
@@ -130,6 +155,11 @@ def bootstrap_history(settings: Settings, start: date, end: date) -> None:
     spark.stop()
 
 
+def _run_airflow_on_engine(args: Sequence[str], settings: Settings, check: bool = True) -> int:
+    ensure_engine(settings)
+    return run_airflow(args, settings, check)
+
+
 def run_demo(settings: Settings, start: date, days: int, airflow_days: int = 2) -> int:
     """``make demo``: history in-process, then ``airflow dags test`` for the last days and ``train_model``.
 
@@ -149,6 +179,7 @@ def run_demo(settings: Settings, start: date, days: int, airflow_days: int = 2) 
             phases.append((name, time.monotonic() - began))
 
     began = time.monotonic()
+    timed("start the Spark engine", ensure_engine, settings)
     timed("airflow db migrate", ensure_db, settings)
     end = start + timedelta(days=days - 1)
     airflow_start = end - timedelta(days=max(1, min(airflow_days, days)) - 1)
@@ -165,7 +196,11 @@ def run_demo(settings: Settings, start: date, days: int, airflow_days: int = 2) 
     print(f"== airflow dags test train_model (labels, training set, MLflow, registry) as of {end} ==", flush=True)
     logical = f"{end.isoformat()}T23:00:00+00:00"
     code = timed(
-        "train_model (airflow dags test)", run_airflow, ["dags", "test", "train_model", logical], settings, False
+        "train_model (airflow dags test)",
+        _run_airflow_on_engine,
+        ["dags", "test", "train_model", logical],
+        settings,
+        False,
     )
     if code != 0:
         print(f"train_model failed: see the task log above (exit {code})")

@@ -1,8 +1,15 @@
-"""``PitlakeSparkSubmitOperator``: submit a ``jobs/<stage>.py`` and publish what it committed.
+"""``PitlakeSparkSubmitOperator``: run a ``jobs/<stage>.py`` and publish what it committed.
 
-It is a ``SparkSubmitOperator`` on ``spark_default`` (local mode, or a cluster: only the
-connection changes) that also passes the Delta jars, asks the job for a JSON result file, pushes
-the result to XCom and attaches the committed Delta version to each outlet Asset event.
+The ``spark_default`` connection decides where the job runs, and is the only thing that changes:
+
+- ``conn_type`` ``spark_connect`` (the local default, see :mod:`pitlake.airflow.local`): the job's
+  ``main()`` runs in the task's own process against the warm Spark Connect engine at the
+  connection's host and port: no JVM starts, the task opens one Connect session and closes it.
+- ``conn_type`` ``spark`` (``spark://master:7077``, ``yarn``, ``local[*]``): the job is
+  submitted with spark-submit as a ``SparkSubmitOperator``, with the Delta jars.
+
+Either way the job writes a JSON result file, which goes to XCom, and the committed Delta version
+is attached to each outlet Asset event.
 """
 
 from __future__ import annotations
@@ -44,17 +51,23 @@ class PitlakeSparkSubmitOperator(SparkSubmitOperator):
             "--run-id",
             str(context["run_id"]),
         ]
-        self.jars = ",".join(delta_jar_paths(settings))
-        self.conf = {**submit_conf(settings), **(self.conf or {})}
+        remote = self._engine_url()
         try:
-            super().execute(context)
+            if remote is not None:
+                self._run_on_engine(remote, settings)
+            else:
+                self.jars = ",".join(delta_jar_paths(settings))
+                self.conf = {**submit_conf(settings), **(self.conf or {})}
+                super().execute(context)
         except Exception:
             failure = json.loads(result_file.read_text()) if result_file.exists() else {}
-            if "error" in failure:
+            if "error" in failure and not failure.get("retryable"):
                 from airflow.exceptions import AirflowFailException
 
                 # Bad input or a failed validation gate: retrying cannot help, so fail now.
                 raise AirflowFailException(f"{self.stage}: {failure['error']}") from None
+            if "error" in failure:  # the engine went away: the retry runs once it is back
+                raise RuntimeError(f"{self.stage}: {failure['error']}") from None
             raise
         if not result_file.exists():
             raise RuntimeError(f"{self.stage} finished but wrote no result file at {result_file}")
@@ -69,3 +82,29 @@ class PitlakeSparkSubmitOperator(SparkSubmitOperator):
                 }
         self.log.info("%s result: %s", self.stage, json.dumps(result, sort_keys=True, default=str))
         return result
+
+    def _engine_url(self) -> str | None:
+        """``sc://host:port`` when ``spark_default`` is a Spark Connect connection, else None (spark-submit)."""
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(self._conn_id)
+        if conn.conn_type not in ("spark_connect", "spark-connect"):
+            return None
+        host = (conn.host or "127.0.0.1").removeprefix("sc://").split(":")[0]
+        return f"sc://{host}:{conn.port or 15002}"
+
+    def _run_on_engine(self, remote: str, settings: Any) -> None:
+        """Run the job's ``main()`` in this process with its Spark session on the engine at ``remote``."""
+        import runpy
+
+        from pitlake.engine import url
+        from pitlake.settings import env_override
+
+        module = runpy.run_path(str(JOBS_DIR / f"{self.stage}.py"), run_name=f"pitlake_job_{self.stage}")
+        args = [str(a) for a in self.application_args or []]
+        self.log.info("running %s on the Spark engine %s: %s", self.stage, remote, " ".join(args))
+        # Not this home's own engine: tell the job's get_spark where it is.
+        with env_override("PITLAKE_SPARK_REMOTE", None if remote == url(settings) else remote):
+            code = module["main"](args)
+        if code != 0:
+            raise RuntimeError(f"{self.stage} exited with code {code}")

@@ -556,20 +556,16 @@ def _append_rows(spark: SparkSession, settings: Settings, report: ValidationRepo
         )
         for r in report.results
     ]
-    from delta.exceptions import (
-        ConcurrentAppendException,
-        MetadataChangedException,
-        ProtocolChangedException,
-    )
-
     df = spark.createDataFrame(rows, RESULTS_SCHEMA)
-    # Appends never conflict with each other, except two writers creating the table at once.
+    # Appends never conflict with each other, except two writers creating the table at once. Matched
+    # by name: a classic session raises delta.exceptions.*, a Connect session Spark's own classes.
+    conflicts = ("ProtocolChangedException", "MetadataChangedException", "ConcurrentAppendException")
     for attempt in range(3):
         try:
             df.write.format("delta").mode("append").save(settings.table_path(RESULTS_TABLE))
             return
-        except (ProtocolChangedException, MetadataChangedException, ConcurrentAppendException):
-            if attempt == 2:
+        except Exception as err:
+            if attempt == 2 or not any(name in f"{type(err).__name__} {err}" for name in conflicts):
                 raise
             log.info("%s: concurrent first write, retrying the append", RESULTS_TABLE)
 
