@@ -171,12 +171,18 @@ def run_demo(settings: Settings, start: date, days: int, airflow_days: int = 2) 
 
     phases: list[tuple[str, float]] = []
 
+    engine_rss: list[tuple[str, float | None]] = []
+
     def timed(name: str, fn, *args):
         began = time.monotonic()
         try:
             return fn(*args)
         finally:
             phases.append((name, time.monotonic() - began))
+            if uses_engine(settings) and not settings.spark_remote:
+                from pitlake import engine
+
+                engine_rss.append((name, engine.status(settings).get("rss_mb")))
 
     began = time.monotonic()
     timed("start the Spark engine", ensure_engine, settings)
@@ -212,7 +218,15 @@ def run_demo(settings: Settings, start: date, days: int, airflow_days: int = 2) 
     for name, seconds in phases:
         print(f"  {seconds:7.1f} s  {name}")
     print(f"  {total:7.1f} s  total")
-    timings = {"days": days, "airflow_days": airflow_days, "phases": phases, "total_s": total}
+    if engine_rss:
+        print("Engine resident memory after each phase: " + ", ".join(f"{mb} MiB" for _, mb in engine_rss))
+    timings = {
+        "days": days,
+        "airflow_days": airflow_days,
+        "phases": phases,
+        "total_s": total,
+        "engine_rss_mb": engine_rss,
+    }
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     (settings.runs_dir / "demo_timings.json").write_text(json.dumps(timings, indent=2))
     return 0

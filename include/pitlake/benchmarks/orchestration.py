@@ -8,8 +8,8 @@ MLflow store), exactly what ``make demo`` runs after ``make install``. Its time 
    ``train_model``;
 2. inside the Airflow days, per task from Airflow's own ``task_instance`` rows: the task's wall
    time, of which the job body (its record's ``timing.body_s``), of which the Spark session's start
-   (``timing.spark_session_start_s``); the rest of a Spark task is spark-submit starting a JVM and
-   Python, and Airflow's task runner;
+   (``timing.spark_session_start_s``: opening a Connect session on the warm engine); the rest of a
+   Spark task is Airflow's task runner (and, on a ``spark`` connection, spark-submit's JVM);
 3. ``train_model``'s tasks the same way (training runs in the task's own Python process, no JVM).
 """
 
@@ -82,6 +82,14 @@ def _job_timings(home: Path) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def _rss_line(timings: dict[str, Any]) -> str:
+    rss = [(name, mb) for name, mb in timings.get("engine_rss_mb", []) if mb is not None]
+    if not rss:
+        return ""
+    cells = ", ".join(f"{name}: {mb:.0f} MiB" for name, mb in rss)
+    return f"\n\nThe engine's resident memory (JVM and its Python workers) after each phase: {cells}."
+
+
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
@@ -126,14 +134,12 @@ def section(parse: list[list[object]], home: Path, wall: float, log: str, remark
         "`airflow dags test`, the rest built in one Spark session; then `train_model`), in a fresh "
         f"PITLAKE_HOME on `local[*]`: **{wall:.0f} s** wall time.\n\n"
         + table(["phase", "seconds", "share"], phases)
-        + "\n\nInside the Airflow tasks (mean per run; a Spark task's overhead is spark-submit starting a JVM "
-        "and Python plus Airflow's task runner, outside the job body):\n\n"
+        + "\n\nInside the Airflow tasks (mean per run; every Spark task runs on the warm engine, so its "
+        "overhead outside the job body is Airflow's task runner and a Connect session):\n\n"
         + table(["dag.task", "runs", "task s", "job body s", "of which Spark session start s", "overhead s"], task_rows)
-        + "\n\nReading: outside a job's body (spark-submit starting a JVM and Python, Airflow's task runner) "
-        "a Spark task loses only seconds, and the SparkSession's start a few more; most of a task is its body: "
-        "the Spark work on small data, where each Delta commit and each Spark job has a fixed cost, plus the "
-        "validation gate that every job runs on what it wrote (see the validation section for its share). "
-        "One JVM for the history days amortises those fixed costs, which is why the demo runs only its last "
-        "days through Airflow." + (f" {remark}" if remark else "")
+        + _rss_line(timings)
+        + "\n\nReading: no task starts a JVM; most of a task is its body: the Spark work on small data, where "
+        "each Delta commit and each Spark job has a fixed cost on the engine, plus the validation gate that every "
+        "job runs on what it wrote (see the validation section for its share)." + (f" {remark}" if remark else "")
     )
     return Section("Orchestration: DAG parsing and make demo", body, {"wall_s": wall, "phases": timings["phases"]})
