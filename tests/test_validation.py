@@ -213,6 +213,94 @@ def test_missing_day_fails_freshness(spark, lake):
     assert [(r.success, r.observed_value) for r in low] == [(False, 0)]
 
 
+def _outcomes(report):
+    return [
+        (r.expectation, r.column, r.severity, r.success, r.unexpected_count, r.element_count, r.observed_value)
+        for r in report.results
+    ]
+
+
+@pytest.mark.parametrize("day_rows", ["faulty", "empty"])
+def test_the_pandas_and_spark_engines_agree_row_for_row(spark, lake, day_rows):
+    """A day with one of each fault, and an empty day: the in-process (pandas) gate and the Spark gate
+    give the same outcome for every expectation, counts and observed values included."""
+    today = []
+    if day_rows == "faulty":
+        today = _events(DAY, n=12)  # purchases at 2, 5, 8, 11
+        today[0] = _with(today[0], event_id=None)
+        today[1] = _with(today[1], event_id=today[4][0])
+        today[2] = _with(today[2], amount=-1.0)
+        today[5] = _with(today[5], amount=None)
+        today[3] = _with(today[3], event_type="refund")
+        today[6] = _with(today[6], category="crypto")
+        today[7] = _with(today[7], event_time=T("2026-01-09T00:00:00"))
+        today[9] = _with(today[9], ingest_date=date(2026, 1, 7))
+        today[10] = _with(today[10], customer_id=None)
+    _events_table(spark, lake, today)
+    local, _ = _failure(spark, lake, "bronze.events", local=True)
+    remote, _ = _failure(spark, lake, "bronze.events", local=False)
+    assert _outcomes(local.report) == _outcomes(remote.report)
+    engines = [json.loads(Path(e.report.json_path).read_text())["gx_result"]["meta"] for e in (local, remote)]
+    assert [m.get("pitlake_engine", "spark") for m in engines] == [
+        "pandas (schema and type checks on the Spark schema)",
+        "spark",
+    ]
+    if day_rows == "faulty":
+        assert _failed(local.report) == [
+            ("expect_column_max_to_be_between", "event_time", "critical"),  # the event at 2026-01-09 00:00
+            ("expect_column_pair_values_a_to_be_greater_than_b", "ingest_date,event_date", "critical"),
+            ("expect_column_values_to_be_between", "amount", "critical"),
+            ("expect_column_values_to_be_between", "event_time", "critical"),
+            ("expect_column_values_to_be_in_set", "category", "warning"),
+            ("expect_column_values_to_be_in_set", "event_type", "critical"),
+            ("expect_column_values_to_be_unique", "event_id", "critical"),
+            ("expect_column_values_to_not_be_null", "amount", "warning"),
+            ("expect_column_values_to_not_be_null", "customer_id", "critical"),
+            ("expect_column_values_to_not_be_null", "event_id", "critical"),
+        ]
+        unique = _result(local.report, "expect_column_values_to_be_unique", "event_id")[0]
+        assert (unique.unexpected_count, unique.element_count) == (2, 12)  # the null id is no duplicate
+
+
+def test_a_slice_over_the_local_bound_is_validated_by_spark(spark, lake, monkeypatch):
+    import pitlake.validation as validation
+
+    monkeypatch.setattr(validation, "LOCAL_MAX_ROWS", 9)
+    _events_table(spark, lake, _events(DAY))
+    report = _validate(spark, lake, "bronze.events")
+    assert report.success and report.rows == 10
+    meta = json.loads(Path(report.json_path).read_text())["gx_result"]["meta"]
+    assert "pitlake_engine" not in meta
+
+
+def test_the_docs_index_is_rebuilt_on_a_failure_or_when_stale_and_every_page_at_once(spark, lake):
+    import os
+
+    from pitlake.validation import DOCS_INDEX_EVERY_S, build_docs_index
+
+    today = _events(DAY)
+    _events_table(spark, lake, today)
+    index = lake.gx_dir / "data_docs" / "index.html"
+    first = _validate(spark, lake, "bronze.events")
+    assert index.is_file() and Path(first.docs_path).is_file()
+    stamp = lake.gx_dir / "data_docs" / ".index_built"
+    os.utime(index, (0, 0))
+    second = _validate(spark, lake, "bronze.events")  # passed, index fresh: its page only
+    assert Path(second.docs_path).is_file() and index.stat().st_mtime == 0
+    os.utime(stamp, (0, 0))  # older than DOCS_INDEX_EVERY_S
+    assert DOCS_INDEX_EVERY_S < 10**9
+    _validate(spark, lake, "bronze.events")
+    assert index.stat().st_mtime > 0
+    os.utime(index, (0, 0))
+    today[0] = _with(today[0], event_id=None)
+    _save(spark, lake, "bronze.events", [r for d in HISTORY for r in _events(d)] + today, EVENTS_DDL, "event_date")
+    _failure(spark, lake, "bronze.events", version=1)  # a failed run: someone is about to look
+    assert index.stat().st_mtime > 0
+    os.utime(index, (0, 0))
+    assert build_docs_index(lake) == str(index) and index.stat().st_mtime > 0
+    assert Path(second.docs_path).parent.name in index.read_text()  # the run the gate did not index is listed now
+
+
 def test_missing_column_fails_the_schema_check_without_crashing(spark, lake):
     rows = [r for d in [*HISTORY, DAY] for r in _events(d)]
     df = spark.createDataFrame(rows, EVENTS_DDL).drop("category")

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     eng.add_argument("action", choices=["start", "stop", "status", "restart", "run"],
                      help="run: in the foreground, as a container's main process")  # fmt: skip
     sub.add_parser("summary", help="print the lake's tables, validation outcomes and registered models")
+    sub.add_parser("docs", help="rebuild the Data Docs index (the gates rebuild it on a failure or every 5 min)")
     mlf = sub.add_parser("mlflow-ui", help="start the MLflow UI on 127.0.0.1 against the local tracking store")
     mlf.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
@@ -107,6 +108,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             info = engine.status(s)
             print(json.dumps(info, indent=2))
             return 0 if info["running"] else 1
+    elif args.command == "docs":
+        from pitlake.validation import build_docs_index
+
+        print(f"data docs: {build_docs_index(s)}")
     elif args.command == "summary":
         from pitlake.report import print_demo_summary
 

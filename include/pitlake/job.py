@@ -83,6 +83,9 @@ def run(
     from pitlake.spark import SESSION_STARTUP_S
 
     timing = {"body_s": round(time.monotonic() - started, 3), "spark_session_start_s": SESSION_STARTUP_S.get("last")}
+    gates = [v["seconds"] for v in result.get("validation") or [] if isinstance(v, dict) and "seconds" in v]
+    if gates:
+        timing["gate_s"] = round(sum(gates), 3)  # part of body_s
     result = {"stage": stage, **result, "timing": timing}
     write_result(args.result_file or result_path(settings, stage, key), result)
     print(RESULT_PREFIX + json.dumps(result, sort_keys=True, default=str), flush=True)

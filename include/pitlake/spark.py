@@ -49,6 +49,8 @@ BASE_CONF = {
     "spark.sql.shuffle.partitions": "8",
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.sql.sources.partitionOverwriteMode": "static",
+    # toPandas through Arrow (the gates fetch small slices; Spark Connect always uses Arrow).
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 
 

@@ -116,6 +116,7 @@ def section(parse: list[list[object]], home: Path, wall: float, log: str, remark
         job = jobs.get(task, [])
         body_s = _mean([j["body_s"] for j in job]) if job else None
         session = _mean([j["spark_session_start_s"] for j in job if j.get("spark_session_start_s")]) if job else None
+        gate = _mean([j["gate_s"] for j in job if "gate_s" in j]) if job and any("gate_s" in j for j in job) else None
         task_rows.append(
             [
                 task,
@@ -123,6 +124,8 @@ def section(parse: list[list[object]], home: Path, wall: float, log: str, remark
                 _mean(seconds),
                 f"{body_s:.1f}" if body_s is not None else "-",
                 f"{session:.1f}" if session is not None else "-",
+                f"{gate:.1f}" if gate is not None else "-",
+                f"{gate / (body_s - gate):.2f}" if gate is not None and body_s and body_s > gate else "-",
                 f"{_mean(seconds) - body_s:.1f}" if body_s is not None else "-",
             ]
         )
@@ -136,7 +139,19 @@ def section(parse: list[list[object]], home: Path, wall: float, log: str, remark
         + table(["phase", "seconds", "share"], phases)
         + "\n\nInside the Airflow tasks (mean per run; every Spark task runs on the warm engine, so its "
         "overhead outside the job body is Airflow's task runner and a Connect session):\n\n"
-        + table(["dag.task", "runs", "task s", "job body s", "of which Spark session start s", "overhead s"], task_rows)
+        + table(
+            [
+                "dag.task",
+                "runs",
+                "task s",
+                "job body s",
+                "of which Spark session start s",
+                "of which gate s",
+                "gate / rest of body",
+                "overhead s",
+            ],
+            task_rows,
+        )
         + _rss_line(timings)
         + "\n\nReading: no task starts a JVM; most of a task is its body: the Spark work on small data, where "
         "each Delta commit and each Spark job has a fixed cost on the engine, plus the validation gate that every "

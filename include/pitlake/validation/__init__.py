@@ -8,9 +8,13 @@
    Spark aggregation over the same version (the previous days' row counts, a reference window's
    daily means) and turns everything into GX expectations with computed bounds, each carrying GX's
    own ``severity`` (``critical`` stops the run, ``warning`` is recorded) and ``meta["check"]``;
-3. the slice is cached once (up to :data:`CACHE_MAX_ROWS` rows; bigger slices are cheaper to
-   re-read column by column) and validated by a GX Checkpoint in an ephemeral context whose
-   validation results and Data Docs live on disk under ``$PITLAKE_HOME/gx``;
+3. a slice of up to :data:`LOCAL_MAX_ROWS` rows (every day of the demo, a training set) is fetched
+   once (one Spark job, Arrow) and validated by GX's pandas engine in this process; the schema and
+   type checks still run on the Spark DataFrame's schema (they read no rows), so the Spark types
+   are what is checked. A bigger slice is validated by GX's Spark engine, cached once up to
+   :data:`CACHE_MAX_ROWS` rows (beyond, re-reading column by column is cheaper). Either way one
+   result per run, stored with its Data Docs page under ``$PITLAKE_HOME/gx`` by an ephemeral GX
+   context made once per process;
 4. results are persisted: a JSON file per run (``gx/results/<suite>/<result_id>.json``), one row per
    expectation appended to the Delta table ``ops.validation_results`` (one commit), and the Data
    Docs page (``gx/data_docs/``);
@@ -68,6 +72,24 @@ DRIFT_CRITICAL_FACTOR = 2.0  # critical: below half the lowest daily mean or abo
 # ~10 Spark jobs each read only the columns they need from Delta, which measured cheaper than
 # caching every column of a 10M-row slice (docs/benchmarks.md, "Validation gate").
 CACHE_MAX_ROWS = 2_000_000
+# Slices up to this many rows are validated in this process by GX's pandas engine: one Spark job
+# fetches them, where GX's Spark engine runs one job per metric bundle (26 for bronze_events, at
+# ~0.2 s each on a warm engine: docs/benchmarks.md, "Validation gate").
+LOCAL_MAX_ROWS = 250_000
+# Checks that read the schema, not rows: on a local slice they run on the Spark DataFrame.
+SCHEMA_EXPECTATIONS = frozenset(
+    {
+        "expect_table_columns_to_match_set",
+        "expect_column_to_exist",
+        "expect_column_values_to_be_of_type",
+        "expect_column_values_to_be_in_type_list",
+    }
+)
+# Every run's own Data Docs page is written at once. The index lists every stored result, so its
+# cost grows with history (1.2 s at 20 results, 30 s at 20,000 here): a gate rebuilds it when its
+# run failed (someone is about to look) or when the last rebuild is older than this;
+# ``python -m pitlake docs`` rebuilds it on demand.
+DOCS_INDEX_EVERY_S = 300.0
 # Sample unexpected values per map expectation, on cached slices only: GX fetches them with one
 # extra Spark job per expectation (for compound uniqueness, a second shuffle).
 PARTIAL_UNEXPECTED = 5
@@ -262,10 +284,13 @@ def validate_table(
     training_set_id: str | None = None,
     run_id: str = "manual",
     cache: bool | None = None,
+    local: bool | None = None,
 ) -> ValidationReport:
     """Validate ``table`` at ``version`` for one interval (or one training set); raise if a critical check fails.
 
-    ``cache``: cache the slice once (default: when it has at most :data:`CACHE_MAX_ROWS` rows).
+    ``local``: fetch the slice and validate it with GX's pandas engine (default: when it has at
+    most :data:`LOCAL_MAX_ROWS` rows and only scalar columns). ``cache``: on the Spark engine,
+    cache the slice once (default: when it has at most :data:`CACHE_MAX_ROWS` rows).
     """
     module = suite_module(table)
     path = settings.table_path(table)
@@ -279,14 +304,28 @@ def validate_table(
 
     result_id = str(uuid.uuid4())
     validated_at = utc_now()
-    rows = plan.batch.count()  # partition-pruned; decides whether caching the slice pays
-    cached = rows <= CACHE_MAX_ROWS if cache is None else cache
-    if not cached:
-        plan.notes.append(f"slice of {rows:,} rows validated without caching (> {CACHE_MAX_ROWS:,})")
+    frame = None
+    if local is not False and _scalar_columns(plan.batch):
+        # One Spark job: a slice within the bound comes back whole; a bigger one goes to the Spark engine.
+        frame = _fetch(plan.batch, None if local else LOCAL_MAX_ROWS)
+    cached = False
+    if frame is not None:
+        rows = len(frame)
+    else:
+        rows = plan.batch.count()  # partition-pruned; decides whether caching the slice pays
+        cached = rows <= CACHE_MAX_ROWS if cache is None else cache
+        if not cached:
+            plan.notes.append(f"slice of {rows:,} rows validated without caching (> {CACHE_MAX_ROWS:,})")
     batch = plan.batch.cache() if cached else plan.batch
     try:
-        gx_result, docs_path, docs_index = _run_checkpoint(
-            settings, plan, batch, run_id, validated_at, samples=PARTIAL_UNEXPECTED if cached else 0
+        gx_result, docs_path, docs_index = _run_gx(
+            settings,
+            plan,
+            batch,
+            frame,
+            run_id,
+            validated_at,
+            samples=PARTIAL_UNEXPECTED if cached or frame is not None else 0,
         )
     finally:
         if cached:
@@ -345,8 +384,18 @@ def suite_name(table: str) -> str:
     return table.replace(".", "_")
 
 
+_CONTEXTS: dict[str, Any] = {}
+
+
 def _context(settings: Settings) -> Any:
-    """An ephemeral GX context: suites and definitions in memory, results and Data Docs on disk."""
+    """An ephemeral GX context, one per process and ``gx_dir``: suites in memory, results and Data Docs on disk."""
+    key = str(settings.gx_dir)
+    if key not in _CONTEXTS:
+        _CONTEXTS[key] = _new_context(settings)
+    return _CONTEXTS[key]
+
+
+def _new_context(settings: Settings) -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import DataContextConfig
 
@@ -385,36 +434,144 @@ def _context(settings: Settings) -> Any:
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
-def _run_checkpoint(
-    settings: Settings, plan: SuitePlan, batch: DataFrame, run_id: str, validated_at: datetime, *, samples: int
+def _scalar_columns(df: DataFrame) -> bool:
+    """Every column a scalar (the pandas engine compares values; arrays and maps it cannot hash)."""
+    from pyspark.sql.types import ArrayType, MapType, StructType
+
+    return not any(isinstance(f.dataType, ArrayType | MapType | StructType) for f in df.schema.fields)
+
+
+def _fetch(df: DataFrame, limit: int | None) -> Any:
+    """The slice as a pandas DataFrame, or None when it has more than ``limit`` rows.
+
+    One Spark job, through Arrow (timestamps come back naive UTC, as Spark holds them).
+    """
+    frame = (df if limit is None else df.limit(limit + 1)).toPandas()
+    return None if limit is not None and len(frame) > limit else frame
+
+
+def _batch_definition(context: Any, engine: str, asset: str) -> Any:
+    """The whole-dataframe batch definition of ``asset`` on the ``pitlake_<engine>`` data source (made once)."""
+    name = f"pitlake_{engine}"
+    try:
+        source = context.data_sources.get(name)
+    except (KeyError, ValueError, LookupError):
+        # persist=False: GX would otherwise cache a Spark slice itself; we decide (see CACHE_MAX_ROWS).
+        source = (
+            context.data_sources.add_spark(name=name, persist=False)
+            if engine == "spark"
+            else (context.data_sources.add_pandas(name=name))
+        )
+    try:
+        data_asset = source.get_asset(asset)
+    except LookupError:
+        data_asset = source.add_dataframe_asset(name=asset)
+    try:
+        return data_asset.get_batch_definition("slice")
+    except (KeyError, ValueError, LookupError):
+        return data_asset.add_batch_definition_whole_dataframe("slice")
+
+
+def _run_gx(
+    settings: Settings,
+    plan: SuitePlan,
+    batch: DataFrame,
+    frame: Any,
+    run_id: str,
+    validated_at: datetime,
+    *,
+    samples: int,
 ) -> tuple[ExpectationSuiteValidationResult, str | None, str | None]:
+    """Run the suite (on ``frame`` with GX's pandas engine when given, else on ``batch``) as one GX result.
+
+    The result is stored with the other runs' results and gets its Data Docs page; the index is
+    rebuilt when the run failed or the last rebuild is older than :data:`DOCS_INDEX_EVERY_S`.
+    """
+    import time
+
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+    from great_expectations.validator.v1_validator import Validator
+    from great_expectations.validator.validator import calc_validation_statistics
 
     context = _context(settings)
-    # persist=False: GX would otherwise cache the slice itself; we decide (see CACHE_MAX_ROWS).
-    source = context.data_sources.add_spark(name="pitlake", persist=False)
-    batch_definition = source.add_dataframe_asset(name=plan.name).add_batch_definition_whole_dataframe("slice")
-    suite = gx.ExpectationSuite(name=plan.name, expectations=list(plan.expectations), notes=list(plan.notes) or None)
-    suite = context.suites.add(suite)
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=plan.name, data=batch_definition, suite=suite)
-    )
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(
-            name=plan.name,
-            validation_definitions=[definition],
-            actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])],
-            result_format={"result_format": "BASIC", "partial_unexpected_count": samples},
+    for expectation in plan.expectations:
+        if expectation.id is None:
+            expectation.id = str(uuid.uuid4())  # ties each result to its place in the suite
+    if frame is None:
+        parts = [("spark", list(plan.expectations), batch)]
+    else:
+        parts = [
+            ("spark", [e for e in plan.expectations if e.expectation_type in SCHEMA_EXPECTATIONS], batch),
+            ("pandas", [e for e in plan.expectations if e.expectation_type not in SCHEMA_EXPECTATIONS], frame),
+        ]
+    result_format = {"result_format": "BASIC", "partial_unexpected_count": samples}
+    results: list[Any] = []
+    meta: dict[str, Any] = {}
+    batch_id = None
+    for engine, expectations, data in parts:
+        if not expectations:
+            continue
+        validator = Validator(
+            batch_definition=_batch_definition(context, engine, plan.name),
+            batch_parameters={"dataframe": data},
+            result_format=result_format,
         )
-    )
+        # Configurations, not the Expectation objects: these keep their ids and belong to no suite.
+        suite = gx.ExpectationSuite(name=plan.name, expectations=[e.configuration for e in expectations])
+        part = validator.validate_expectation_suite(suite)
+        results += part.results
+        meta = meta or dict(part.meta)
+        batch_id = batch_id or part.batch_id
+    statistics = calc_validation_statistics(results)
     run = RunIdentifier(run_name=re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id), run_time=validated_at)
-    result = checkpoint.run(batch_parameters={"dataframe": batch}, run_id=run)
-    identifier, validation = next(iter(result.run_results.items()))
+    meta |= {"run_id": run, "validation_time": validated_at, "batch_parameters": {"dataframe": "<slice>"}}
+    if frame is not None:
+        meta["pitlake_engine"] = "pandas (schema and type checks on the Spark schema)"
+    result = ExpectationSuiteValidationResult(
+        results=results,
+        success=statistics.success,
+        suite_name=plan.name,
+        statistics={
+            "evaluated_expectations": statistics.evaluated_expectations,
+            "successful_expectations": statistics.successful_expectations,
+            "unsuccessful_expectations": statistics.unsuccessful_expectations,
+            "success_percent": statistics.success_percent,
+        },
+        meta=meta,
+        batch_id=batch_id,
+    )
+    identifier = ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=plan.name),
+        run_id=run,
+        batch_identifier=batch_id or plan.name,
+    )
+    context.validation_results_store.set(identifier, result)
+    stamp = settings.gx_dir / "data_docs" / ".index_built"
+    build_index = not result.success or not stamp.exists() or time.time() - stamp.stat().st_mtime >= DOCS_INDEX_EVERY_S
+    context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[identifier], build_index=build_index)
+    if build_index:
+        stamp.touch()
     page = _site_path(context.get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE))
     index = _site_path(context.get_docs_sites_urls(site_name=DOCS_SITE))
-    return validation, page, index
+    return result, page, index
+
+
+def build_docs_index(settings: Settings) -> str | None:
+    """Rebuild the Data Docs index and every stored result's page (see :data:`DOCS_INDEX_EVERY_S`)."""
+    context = _context(settings)
+    site = context._init_site_builder_for_data_docs_site_creation(  # the index alone, not every page
+        site_name=DOCS_SITE, site_config=context.variables.data_docs_sites[DOCS_SITE]
+    )
+    site.site_index_builder.build(build_index=True)
+    (settings.gx_dir / "data_docs").mkdir(parents=True, exist_ok=True)
+    (settings.gx_dir / "data_docs" / ".index_built").touch()
+    return _site_path(context.get_docs_sites_urls(site_name=DOCS_SITE))
 
 
 def _site_path(urls: list[dict[str, str | None]]) -> str | None:
@@ -498,6 +655,10 @@ def _expected(kwargs: dict[str, Any]) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()  # the pandas engine's scalars: report them as the Spark engine does
+    if isinstance(value, datetime | float) and value != value:
+        return None  # NaT / NaN: the pandas engine's "no value" (the Spark engine's None)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):
@@ -802,6 +963,9 @@ def gate(
     A failed critical expectation raises :class:`ValidationFailed` (after the summary is printed by
     :func:`pitlake.job.run`), so the job exits non-zero and nothing downstream runs.
     """
+    import time
+
+    started = time.monotonic()
     report = validate_table(
         spark,
         settings,
@@ -821,4 +985,5 @@ def gate(
         "success": report.success,
         "json_path": report.json_path,
         "data_docs": report.docs_path or report.docs_index,
+        "seconds": round(time.monotonic() - started, 3),
     }
