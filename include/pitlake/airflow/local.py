@@ -51,6 +51,8 @@ def airflow_env(settings: Settings | None = None, base: dict[str, str] | None = 
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # LocalExecutor whose workers fork with Great Expectations, pandas and Spark Connect imported.
+        "AIRFLOW__CORE__EXECUTOR": "pitlake.airflow.executor.WarmLocalExecutor",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{s.airflow_home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(s.airflow_home / "logs"),
