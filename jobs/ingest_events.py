@@ -1,35 +1,16 @@
-"""spark-submit entry point: ingest one arrival day of landing events into bronze.events."""
+"""spark-submit entry point: ingest arrival days of landing events into bronze.events.
 
-import argparse
+``--date D`` ingests one day (what a feature_pipeline run does); ``--start D1 --end D2`` ingests
+each day of a range in turn in one Spark session and validates the range once (a backfill).
+"""
+
 import sys
 
 from pitlake import job
-from pitlake.dates import parse_date
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--date", required=True, help="arrival day, YYYY-MM-DD (the data interval start)")
-    parser.add_argument("--allow-empty", action="store_true", help="record an empty day when no files arrived")
-
-    def body(args, settings):
-        from pitlake.ingest import ingest_events
-        from pitlake.spark import get_spark
-
-        day = parse_date(args.date, what="--date")
-        from pitlake.validation import gate
-
-        spark = get_spark("ingest_events")
-        summary = ingest_events(spark, settings, day, allow_empty=args.allow_empty)
-        print(summary)
-        result = summary.to_dict()
-        result["validation"] = [
-            gate(spark, settings, "bronze.events", version=summary.delta_version, run_id=args.run_id,
-                 interval_start=day, interval_end=day)
-        ]  # fmt: skip
-        return day.isoformat(), result
-
-    return job.run("ingest_events", parser, body, argv)
+    return job.ingest_main("ingest_events", "bronze.events", argv)
 
 
 if __name__ == "__main__":

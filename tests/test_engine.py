@@ -251,3 +251,47 @@ def test_engine_killed_mid_task_fails_the_task_clearly_and_the_retry_succeeds(
     rows = bronze_rows(table)
     assert [r["event_id"] for r in rows] == ["e1", "e2", "e3", "e4", "e5", "e6", "e7"]
     assert sum(1 for r in rows if str(r["ingest_date"]) == D2) == 4
+
+
+def test_a_range_ingest_is_each_day_in_turn_and_one_gate_over_the_range(
+    engine_url: str, lake: Settings, tmp_path: Path
+) -> None:
+    """``jobs/ingest_events.py --start D1 --end D2`` on the shared engine: the same rows and counts as
+    the two daily runs of the failure-behaviour test, one Delta version per day, one gate for both."""
+    landing_d1(lake)
+    landing_d2(lake)
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(lake.home),
+        "PITLAKE_HOME": str(lake.home),
+        "PITLAKE_SPARK_REMOTE": engine_url,
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    result_file = tmp_path / "range.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "jobs" / "ingest_events.py"), "--start", D1, "--end", D2,
+         "--result-file", str(result_file)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(result_file.read_text())
+    days = [(d["ingest_date"], d["rows_read"], d["accepted"], d["quarantined"], d["duplicates_dropped"],
+             d["delta_version"]) for d in result["days"]]  # fmt: skip
+    assert days == [(D1, 4, 3, 1, 0, 0), (D2, 6, 4, 1, 1, 1)]
+    assert result["delta_version"] == 1
+    [gate] = result["validation"]
+    assert gate["success"] is True and gate["delta_version"] == 1
+    report = json.loads(Path(gate["json_path"]).read_text())
+    assert report["interval"] == [D1, D2] and report["rows"] == 7
+    table = Path(lake.table_path("bronze.events"))
+    assert log_versions(table) == [0, 1]
+    assert [r["event_id"] for r in bronze_rows(table)] == ["e1", "e2", "e3", "e4", "e5", "e6", "e7"]
+    # Misuse: one line before Spark starts.
+    both = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "jobs" / "ingest_events.py"), "--date", D1, "--start", D1, "--end", D2],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert both.returncode == 2
+    assert both.stderr.strip().splitlines()[-1] == (
+        "pitlake ingest_events: error: give either --date or --start/--end, not both"
+    )

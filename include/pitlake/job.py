@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,65 @@ def write_result(path: Path, result: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2, sort_keys=True, default=str))
     tmp.replace(path)
+
+
+def add_interval_args(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--date D`` (one data interval) or ``--start D1 --end D2`` (a range, both days included)."""
+    parser.add_argument("--date", help=f"{what}, YYYY-MM-DD (the data interval start)")
+    parser.add_argument("--start", help="first day of a backfill range, YYYY-MM-DD")
+    parser.add_argument("--end", help="last day of a backfill range (inclusive), YYYY-MM-DD")
+
+
+def interval(args: argparse.Namespace) -> tuple[date, date]:
+    """The ``(start, end)`` days of :func:`add_interval_args`' arguments; one-line errors for misuse."""
+    from pitlake.dates import parse_date
+    from pitlake.errors import ConfigError
+
+    if args.date and (args.start or args.end):
+        raise ConfigError("give either --date or --start/--end, not both")
+    if args.date:
+        day = parse_date(args.date, what="--date")
+        return day, day
+    if args.start and args.end:
+        start, end = parse_date(args.start, what="--start"), parse_date(args.end, what="--end")
+        if end < start:
+            raise ConfigError(f"--end {end} is before --start {start}: swap them")
+        return start, end
+    raise ConfigError("give --date D, or --start D1 --end D2 for a range")
+
+
+def ingest_main(stage: str, table: str, argv: Sequence[str] | None) -> int:
+    """``jobs/ingest_<x>.py``: ingest each arrival day of the interval in turn in one Spark session,
+    then one validation gate over the whole interval at the last committed version."""
+    parser = argparse.ArgumentParser(description=f"ingest arrival days of landing files into {table}")
+    add_interval_args(parser, "arrival day")
+    parser.add_argument("--allow-empty", action="store_true", help="record an empty day when no files arrived")
+
+    def body(args: argparse.Namespace, settings: settings_mod.Settings) -> tuple[str, dict[str, Any]]:
+        start, end = interval(args)  # a bad date: one line before Spark starts
+        from pitlake import ingest
+        from pitlake.dates import day_range
+        from pitlake.spark import get_spark
+        from pitlake.validation import gate
+
+        ingest_day = getattr(ingest, stage)
+        spark = get_spark(stage)
+        summaries = []
+        for day in day_range(start, end):
+            summary = ingest_day(spark, settings, day, allow_empty=args.allow_empty)
+            print(summary, flush=True)
+            summaries.append(summary.to_dict())
+        last = summaries[-1]
+        result = dict(last)
+        if start != end:
+            result = {"table": table, "delta_version": last["delta_version"], "days": summaries}
+        result["validation"] = [
+            gate(spark, settings, table, version=last["delta_version"], run_id=args.run_id,
+                 interval_start=start, interval_end=end)
+        ]  # fmt: skip
+        return (start.isoformat() if start == end else f"{start.isoformat()}..{end.isoformat()}"), result
+
+    return run(stage, parser, body, argv)
 
 
 def run(
