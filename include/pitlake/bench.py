@@ -30,7 +30,7 @@ from pitlake.settings import REPO_ROOT
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-BENCHMARKS = ("ingest", "features", "pit", "validation", "orchestration")
+BENCHMARKS = ("ingest", "features", "pit", "validation", "orchestration", "backfill")
 REPORT = REPO_ROOT / "docs" / "benchmarks.md"
 IMG_DIR = REPO_ROOT / "docs" / "img"
 
