@@ -218,6 +218,9 @@ def run_demo(settings: Settings, start: date, days: int, airflow_days: int = 2) 
     if code != 0:
         print(f"train_model failed: see the task log above (exit {code})")
         return code
+    from pitlake.validation import build_docs_index
+
+    timed("Data Docs index (the gates rebuild it at most every 5 min)", build_docs_index, settings)
     total = time.monotonic() - began
     print()
     print_demo_summary(settings)
