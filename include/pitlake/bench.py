@@ -56,6 +56,7 @@ class Context:
 
     settings: settings_mod.Settings
     quick: bool
+    days: int | None = None  # the backfill benchmark's demo days (None: its default)
     spark_master: str = "local[2]"
     _spark: SparkSession | None = None
 
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=("all", *BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="small sizes: checks the harness, figures not reported")
+    parser.add_argument("--days", type=int, help="backfill: how many demo days (default 30)")
     args = parser.parse_args(argv)
     names = BENCHMARKS if args.which == "all" else (args.which,)
     base = settings_mod.load()
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     jars_link = scratch_home / "jars"
     if not jars_link.exists():
         jars_link.symlink_to(base.jars_dir.resolve(), target_is_directory=True)
-    ctx = Context(settings=settings, quick=args.quick)
+    ctx = Context(settings=settings, quick=args.quick, days=args.days)
     IMG_DIR.mkdir(parents=True, exist_ok=True)
     for name in names:
         module = importlib.import_module(f"pitlake.benchmarks.{name}")

@@ -12,8 +12,9 @@
    ``jobs/ingest_customers.py`` the same, ``jobs/build_features.py --view V --start D1 --end D30``
    per view; each ingests or builds every day and runs its gate once over the range.
 
-Both run on one engine started for the benchmark on a free port (``PITLAKE_SPARK_REMOTE``); its
-resident memory is read after the first scheduler day and after the last.
+N is 30 (``python -m pitlake.bench backfill --days N`` for another). Both run on one engine
+started for the benchmark on a free port (``PITLAKE_SPARK_REMOTE``); its resident memory is read
+after the first scheduler day and after the last.
 """
 
 from __future__ import annotations
@@ -233,7 +234,7 @@ def _range_jobs(ctx: Context, days: int, customers: int | None, remote: str) -> 
 def run(ctx: Context) -> Section:
     from pitlake import engine
 
-    days = 5 if ctx.quick else 30
+    days = 5 if ctx.quick else (ctx.days or 30)
     customers = 200 if ctx.quick else None
     port = free_port()
     engine_settings = dataclasses.replace(ctx.settings, engine_port=port, engine="connect", spark_remote=None)
