@@ -32,10 +32,10 @@ install: $(STAMP) ## create .venv, install the pinned requirements, check Java 1
 demo: install ## run the pipeline on embedded defaults (local Airflow + Spark + Delta) for the demo dates
 	$(PY) -m pitlake demo
 
-test: install ## the test suite to run often: unit, Spark, Delta, GX, MLflow, DAG integrity, failure behaviour, engine (~15 min)
+test: install ## the test suite to run often: unit, Spark, Delta, GX, MLflow, DAG integrity, failure behaviour, engine (~19 min)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-services: install ## the service tests: scheduler backfill, browser UI, Spark cluster, `airflow dags test` (~23 min)
+test-services: install ## the service tests: scheduler backfill, browser UI, Spark cluster, `airflow dags test` (~18 min)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 test-all: test test-services ## both (what CI runs: .ci/run)
