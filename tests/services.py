@@ -8,9 +8,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pitlake.processes import free_port, run_pitlake, signal_group, stop_group
+from pitlake.processes import free_port, run_pitlake, signal_group, start_pitlake, stop_group
 
-__all__ = ["free_port", "new_home", "run_pitlake", "signal_group", "stop_group", "teardown_on_sigterm"]
+__all__ = [
+    "free_port",
+    "new_home",
+    "run_pitlake",
+    "signal_group",
+    "start_pitlake",
+    "stop_group",
+    "teardown_on_sigterm",
+]
 
 
 def new_home(root: Path, jars_dir: Path) -> Path:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-import subprocess
 import sys
 import time
 import urllib.request
@@ -23,9 +22,8 @@ from pathlib import Path
 
 import pytest
 from pitlake.dates import day_range
-from pitlake.settings import REPO_ROOT
 
-from tests.services import free_port, new_home, run_pitlake, stop_group, teardown_on_sigterm
+from tests.services import free_port, new_home, run_pitlake, start_pitlake, stop_group, teardown_on_sigterm
 
 pytestmark = pytest.mark.slow
 
@@ -109,15 +107,7 @@ def backfilled(tmp_path_factory, repo_settings, engine_url):
     log = home / "standalone.log"
     # A SIGTERM (CI cancelling, `timeout`) must still run the teardown, not orphan the services.
     with teardown_on_sigterm():
-        with log.open("w") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "pitlake", "airflow", "--", "standalone"],
-                env=env,
-                cwd=REPO_ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: api-server, scheduler, task runners
-            )
+        proc = start_pitlake(["airflow", "--", "standalone"], env, log)
         try:
             # Unpause only once the api-server answers: task runners report to its execution API, and a
             # task the scheduler starts before that fails ("connection refused").

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from contextlib import suppress
+from pathlib import Path
 
 from pitlake.settings import REPO_ROOT
 
@@ -31,6 +32,20 @@ def run_pitlake(args: list[str], env: dict[str, str], timeout: int = 600) -> sub
         timeout=timeout,
         check=False,
     )
+
+
+def start_pitlake(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``python -m pitlake <args>`` in the background, output to ``log``, leading a process group of its
+    own (so :func:`stop_group` stops it with every child: api-server, scheduler, task runners)."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pitlake", *args],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def signal_group(pid: int, sig: int) -> None:

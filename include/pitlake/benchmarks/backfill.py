@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pitlake.bench import Context, Section, table
-from pitlake.processes import free_port, run_pitlake, stop_group
+from pitlake.processes import free_port, run_pitlake, start_pitlake, stop_group
 from pitlake.settings import REPO_ROOT, child_environ
 
 if TYPE_CHECKING:
@@ -109,15 +109,7 @@ def _scheduler(
             raise SystemExit(f"airflow {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     db = home / "airflow" / "airflow.db"
     log = home / "standalone.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pitlake", "airflow", "--", "standalone"],
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = start_pitlake(["airflow", "--", "standalone"], env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300
