@@ -22,7 +22,16 @@ from pitlake import engine
 from pitlake.settings import REPO_ROOT, Settings
 
 from tests.services import free_port, new_home
-from tests.test_failure_behaviour import D1, D2, bronze_rows, landing_d1, landing_d2, log_versions
+from tests.test_failure_behaviour import (
+    D1,
+    D2,
+    bronze_rows,
+    landing_d1,
+    landing_d2,
+    log_versions,
+    parquet_files,
+    referenced_files,
+)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -221,6 +230,7 @@ def test_engine_killed_mid_task_fails_the_task_clearly_and_the_retry_succeeds(
     table = Path(settings.table_path("bronze.events"))
     assert log_versions(table) == [0]
     before = bronze_rows(table)
+    before_files = parquet_files(table)
 
     wrapper = tmp_path / "killing_job.py"
     wrapper.write_text(KILLING_JOB)
@@ -232,9 +242,13 @@ def test_engine_killed_mid_task_fails_the_task_clearly_and_the_retry_succeeds(
     assert "went away during the job" in error_lines[0] and "python -m pitlake engine start" in error_lines[0]
     failure = json.loads(result_file.read_text())
     assert failure["retryable"] is True and failure["kind"] == "EngineLost"
-    # The table keeps its previous version: D2's orphaned files are not part of it.
+    # The table keeps its previous version: D2's orphaned files are not part of it, and the
+    # quarantine table (written after bronze) has no new version either.
     assert log_versions(table) == [0]
     assert bronze_rows(table) == before
+    orphans = {p.resolve() for p in parquet_files(table) - before_files}
+    assert orphans and not (orphans & referenced_files(table))
+    assert log_versions(Path(settings.table_path("quarantine.events"))) == [0]
     # A task now finds no engine: one line, retryable.
     down = job(["--date", D2, "--result-file", str(result_file)])
     assert down.returncode == 2
@@ -251,42 +265,14 @@ def test_engine_killed_mid_task_fails_the_task_clearly_and_the_retry_succeeds(
     rows = bronze_rows(table)
     assert [r["event_id"] for r in rows] == ["e1", "e2", "e3", "e4", "e5", "e6", "e7"]
     assert sum(1 for r in rows if str(r["ingest_date"]) == D2) == 4
+    assert sum(1 for r in rows if str(r["event_date"]) == D1) == 4  # e1-e3 and the late e7
+    assert not (referenced_files(table) & orphans)
 
 
-def test_a_range_ingest_is_each_day_in_turn_and_one_gate_over_the_range(
-    engine_url: str, lake: Settings, tmp_path: Path
-) -> None:
-    """``jobs/ingest_events.py --start D1 --end D2`` on the shared engine: the same rows and counts as
-    the two daily runs of the failure-behaviour test, one Delta version per day, one gate for both."""
-    landing_d1(lake)
-    landing_d2(lake)
-    env = {
-        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(lake.home),
-        "PITLAKE_HOME": str(lake.home),
-        "PITLAKE_SPARK_REMOTE": engine_url,
-        "PYTHONPATH": str(REPO_ROOT),
-    }
-    result_file = tmp_path / "range.json"
-    done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "jobs" / "ingest_events.py"), "--start", D1, "--end", D2,
-         "--result-file", str(result_file)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads(result_file.read_text())
-    days = [(d["ingest_date"], d["rows_read"], d["accepted"], d["quarantined"], d["duplicates_dropped"],
-             d["delta_version"]) for d in result["days"]]  # fmt: skip
-    assert days == [(D1, 4, 3, 1, 0, 0), (D2, 6, 4, 1, 1, 1)]
-    assert result["delta_version"] == 1
-    [gate] = result["validation"]
-    assert gate["success"] is True and gate["delta_version"] == 1
-    report = json.loads(Path(gate["json_path"]).read_text())
-    assert report["interval"] == [D1, D2] and report["rows"] == 7
-    table = Path(lake.table_path("bronze.events"))
-    assert log_versions(table) == [0, 1]
-    assert [r["event_id"] for r in bronze_rows(table)] == ["e1", "e2", "e3", "e4", "e5", "e6", "e7"]
-    # Misuse: one line before Spark starts.
+def test_an_interval_given_twice_is_one_line_before_spark_starts(lake: Settings, tmp_path: Path) -> None:
+    """A range ingest's rows and gate are checked in tests/test_failure_behaviour.py (the retry test)."""
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PITLAKE_HOME": str(lake.home),
+           "PYTHONPATH": str(REPO_ROOT)}  # fmt: skip
     both = subprocess.run(
         [sys.executable, str(REPO_ROOT / "jobs" / "ingest_events.py"), "--date", D1, "--start", D1, "--end", D2],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,

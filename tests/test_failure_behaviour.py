@@ -1,19 +1,20 @@
 """Failure behaviour (issue 7 item 6), on small hand-made landing files with exact counts.
 
 1. A Spark job killed (SIGKILL) mid-write leaves the Delta table at its previous version with no
-   partial rows visible, and a rerun commits exactly one new version with the expected rows.
+   partial rows visible, and a rerun commits exactly one new version with the expected rows:
+   ``tests/test_engine.py::test_engine_killed_mid_task_fails_the_task_clearly_and_the_retry_succeeds``
+   kills the engine that runs the job's write once its first data files are in the table folder.
 2. A task retried after a transient failure (here: after its write committed) produces no
-   duplicates: the rows equal a single run's, and each successful attempt is one Delta version.
+   duplicates: the rows equal a single run of each day (a range job, which also shows that
+   ``--start/--end`` ingests each day in turn), and each successful attempt is one Delta version.
 3. A validation failure stops downstream: covered end to end by
    ``tests/test_e2e_airflow.py::test_a_missing_day_stops_feature_pipeline_at_the_bronze_gate``
    (the gate fails, ``build_customer_activity`` never runs, the other branch is unaffected); the
    failure callback's one-line summary, which that test does not check, is tested here.
 
-The jobs run as real ``jobs/ingest_events.py`` processes (their own JVM, ``local[1]``) through a
-small wrapper that installs a test hook: ``stall-bronze-write`` splits the bronze write into two
-tasks and stalls the second, after the first has written its Parquet files into the table folder
-(data files on disk, no commit: the state a crash mid-write leaves),
-``fail-after-write`` raises a plain error where the job would validate, i.e. after the commit.
+The jobs run as real ``jobs/ingest_events.py`` processes on the shared engine, the failing one
+through a small wrapper whose hook (``fail-after-write``) raises a plain error where the job would
+validate, i.e. after the commit.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,37 +33,16 @@ from typing import Any
 
 import pytest
 from pitlake.settings import REPO_ROOT, Settings
-from pitlake.spark import SHORT_LIVED_JAVA_OPTIONS
 
 from tests.conftest import write_landing
 
 D1, D2 = "2026-01-01", "2026-01-02"
 
 HOOKED_JOB = """
-import os, runpy, sys, time
+import os, runpy, sys
 
 hook = os.environ["PITLAKE_TEST_HOOK"]
-if hook == "stall-bronze-write":
-    from pitlake import delta_io
-
-    real_replace_where = delta_io.replace_where
-
-    def stall(batches):
-        from pyspark import TaskContext
-
-        for batch in batches:
-            yield batch
-        if TaskContext.get().partitionId() > 0:
-            time.sleep(900)  # task 0 wrote and closed its files; this task never finishes: killed here
-
-    def replace_where(df, path, predicate, partition_by):
-        if path.rstrip("/").endswith("bronze/events"):
-            # Two write tasks (local[1] runs them in turn): the first completes, the second stalls.
-            df = df.repartition(2).mapInArrow(stall, df.schema)
-        return real_replace_where(df, path, predicate, partition_by)
-
-    delta_io.replace_where = replace_where
-elif hook == "fail-after-write":
+if hook == "fail-after-write":
     import pitlake.validation
 
     def gate(*args, **kwargs):
@@ -131,34 +110,30 @@ def prepare(lake: Settings, repo_settings: Settings) -> None:
     landing_d2(lake)
 
 
-def job_env(lake: Settings, hook: str) -> dict[str, str]:
+def job_env(lake: Settings, engine_url: str, hook: str | None = None) -> dict[str, str]:
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(lake.home),
         "PITLAKE_HOME": str(lake.home),
-        "PITLAKE_SPARK_MASTER": "local[1]",
-        "PITLAKE_SPARK_CONF": "spark.sql.shuffle.partitions=1",
-        "PYSPARK_PYTHON": sys.executable,
+        "PITLAKE_SPARK_REMOTE": engine_url,
         "PYTHONPATH": str(REPO_ROOT),
-        "PITLAKE_TEST_HOOK": hook,
-        # Its own JVM, killed with the job: the crash mid-write of a classic driver (the engine's
-        # faults are in tests/test_engine.py).
-        "PITLAKE_ENGINE": "classic",
-        "PITLAKE_DRIVER_JAVA_OPTIONS": SHORT_LIVED_JAVA_OPTIONS,
+        **({"PITLAKE_TEST_HOOK": hook} if hook else {}),
     }
     if os.environ.get("JAVA_HOME"):
         env["JAVA_HOME"] = os.environ["JAVA_HOME"]
     return env
 
 
-def start_job(lake: Settings, tmp_path: Path, hook: str, args: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
+def start_job(
+    lake: Settings, tmp_path: Path, hook: str, args: list[str], engine_url: str
+) -> tuple[subprocess.Popen[bytes], Path]:
     wrapper = tmp_path / "hooked_job.py"
     wrapper.write_text(HOOKED_JOB)
     log = tmp_path / f"{hook}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, str(wrapper), str(REPO_ROOT / "jobs" / "ingest_events.py"), *args],
-            env=job_env(lake, hook),
+            env=job_env(lake, engine_url, hook),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -177,6 +152,13 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 def parquet_files(table: Path) -> set[Path]:
     return set(table.rglob("*.parquet"))
+
+
+def referenced_files(table: Path) -> set[Path]:
+    """The data files of the table's current version."""
+    from deltalake import DeltaTable
+
+    return {Path(uri.removeprefix("file://")).resolve() for uri in DeltaTable(str(table)).file_uris()}
 
 
 def log_versions(table: Path) -> list[int]:
@@ -200,63 +182,8 @@ def comparable(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return sorted(out, key=repr)
 
 
-def test_a_job_killed_mid_write_leaves_the_previous_version_and_a_rerun_completes(
-    spark: Any, lake: Settings, repo_settings: Settings, tmp_path: Path
-) -> None:
-    from deltalake import DeltaTable
-    from pitlake.ingest import ingest_events
-
-    prepare(lake, repo_settings)
-    first = ingest_events(spark, lake, date.fromisoformat(D1))
-    assert (first.rows_read, first.accepted, first.quarantined, first.delta_version) == (4, 3, 1, 0)
-    table = Path(lake.table_path("bronze.events"))
-    before_files = parquet_files(table)
-    before_rows = bronze_rows(table)
-    assert [r["event_id"] for r in before_rows] == ["e1", "e2", "e3"]
-
-    proc, log = start_job(lake, tmp_path, "stall-bronze-write", ["--date", D2])
-    try:
-        # The kill point: D2's data files are in the table folder but no new _delta_log entry exists.
-        deadline = time.monotonic() + 150
-        new_files: set[Path] = set()
-        while time.monotonic() < deadline and proc.poll() is None:
-            new_files = parquet_files(table) - before_files
-            if new_files:
-                break
-            time.sleep(0.1)
-        assert new_files, f"no data file appeared (exit {proc.returncode}):\n{log.read_text()[-4000:]}"
-        assert log_versions(table) == [0], "the write committed before the kill point"
-        os.killpg(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        kill_group(proc)
-
-    # The table is still at version 0 with D1's rows only; the orphaned files are not part of it.
-    assert log_versions(table) == [0]
-    delta = DeltaTable(str(table))
-    assert delta.version() == 0
-    assert bronze_rows(table) == before_rows
-    referenced = {Path(uri.removeprefix("file://")).resolve() for uri in delta.file_uris()}
-    orphans = {p.resolve() for p in parquet_files(table) - before_files}
-    assert orphans and not (orphans & referenced)
-    assert Path(lake.table_path("quarantine.events"), "_delta_log", "00000000000000000001.json").exists() is False
-
-    # The rerun (what Airflow's retry does) commits D2 exactly once: version 1, 3 + 4 rows.
-    rerun = ingest_events(spark, lake, date.fromisoformat(D2))
-    assert (rerun.rows_read, rerun.accepted, rerun.quarantined, rerun.duplicates_dropped) == (6, 4, 1, 1)
-    assert rerun.quarantined_by_reason == {"negative_amount": 1}
-    assert rerun.late_event_dates == {D1: 1}
-    assert rerun.delta_version == 1 and log_versions(table) == [0, 1]
-    rows = bronze_rows(table)
-    assert [r["event_id"] for r in rows] == ["e1", "e2", "e3", "e4", "e5", "e6", "e7"]
-    assert sum(1 for r in rows if str(r["ingest_date"]) == D2) == 4
-    assert sum(1 for r in rows if str(r["event_date"]) == D1) == 4  # e1-e3 and the late e7
-    final = DeltaTable(str(table))
-    assert not ({Path(u.removeprefix("file://")).resolve() for u in final.file_uris()} & orphans)
-
-
 def test_a_retry_after_a_transient_failure_produces_no_duplicates(
-    spark: Any, lake: Settings, repo_settings: Settings, tmp_path: Path
+    spark: Any, engine_url: str, lake: Settings, repo_settings: Settings, tmp_path: Path
 ) -> None:
     import dataclasses
 
@@ -269,9 +196,11 @@ def test_a_retry_after_a_transient_failure_produces_no_duplicates(
     ingest_events(spark, lake, date.fromisoformat(D1))  # version 0
     table = Path(lake.table_path("bronze.events"))
 
-    # Attempt 1 commits D2, then fails with a transient (non-pitlake) error before reporting.
+    # Attempt 1 (a job process on the shared engine) commits D2, then fails with a transient
+    # (non-pitlake) error before reporting.
     result_file = tmp_path / "ingest_events.1.json"
-    proc, log = start_job(lake, tmp_path, "fail-after-write", ["--date", D2, "--result-file", str(result_file)])
+    args = ["--date", D2, "--result-file", str(result_file)]
+    proc, log = start_job(lake, tmp_path, "fail-after-write", args, engine_url)
     try:
         code = proc.wait(timeout=300)
     finally:
@@ -295,14 +224,30 @@ def test_a_retry_after_a_transient_failure_produces_no_duplicates(
     quarantine = DeltaTable(lake.table_path("quarantine.events")).to_pyarrow_table()
     assert quarantine.num_rows == 2  # D1's malformed line, D2's negative amount: once each
 
-    # Equal to a single run of each day in a fresh home.
+    # Equal to a single run of each day in a fresh home: one range job, each day in turn, one
+    # Delta version per day, one gate over both days.
     single = dataclasses.replace(lake, home=tmp_path / "single")
     landing_d1(single)
     landing_d2(single)
-    ingest_events(spark, single, date.fromisoformat(D1))
-    once = ingest_events(spark, single, date.fromisoformat(D2))
-    assert once.delta_version == 1
-    assert comparable(rows) == comparable(bronze_rows(Path(single.table_path("bronze.events"))))
+    range_file = tmp_path / "range.json"
+    ranged = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "jobs" / "ingest_events.py"), "--start", D1, "--end", D2,
+         "--result-file", str(range_file)],
+        env=job_env(single, engine_url), cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert ranged.returncode == 0, ranged.stdout[-3000:] + ranged.stderr[-3000:]
+    result = json.loads(range_file.read_text())
+    days = [(d["ingest_date"], d["rows_read"], d["accepted"], d["quarantined"], d["duplicates_dropped"],
+             d["delta_version"]) for d in result["days"]]  # fmt: skip
+    assert days == [(D1, 4, 3, 1, 0, 0), (D2, 6, 4, 1, 1, 1)]
+    assert result["delta_version"] == 1
+    [gate] = result["validation"]
+    assert gate["success"] is True and gate["delta_version"] == 1
+    report = json.loads(Path(gate["json_path"]).read_text())
+    assert report["interval"] == [D1, D2] and report["rows"] == 7
+    single_table = Path(single.table_path("bronze.events"))
+    assert log_versions(single_table) == [0, 1]
+    assert comparable(rows) == comparable(bronze_rows(single_table))
 
     # The same for a feature build retried for D2: its partitions are replaced, not appended to.
     view = get_view("customer_activity")
