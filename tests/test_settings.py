@@ -46,3 +46,19 @@ def test_dates():
     assert [d.day for d in day_range(parse_date("2026-01-30"), parse_date("2026-02-01"))] == [30, 31, 1]
     with pytest.raises(ConfigError, match="before start date"):
         list(day_range(parse_date("2026-01-02"), parse_date("2026-01-01")))
+
+
+def test_the_local_airflow_waits_for_sqlite_locks_and_leaves_other_databases_alone(tmp_path):
+    import sqlite3
+
+    from pitlake.airflow import sqlite as airflow_sqlite
+    from pitlake.airflow.local import airflow_env
+
+    s = settings.Settings(home=tmp_path, spark_master=None)
+    env = airflow_env(s, {})
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'airflow' / 'airflow.db'}"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] == "pitlake.airflow.sqlite.CONNECT_ARGS"
+    assert airflow_sqlite.CONNECT_ARGS == {"timeout": 60}
+    sqlite3.connect(":memory:", **airflow_sqlite.CONNECT_ARGS).close()  # arguments pysqlite accepts
+    postgres = airflow_env(s, {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://a@db/airflow"})
+    assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS" not in postgres

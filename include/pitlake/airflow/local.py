@@ -71,6 +71,8 @@ def airflow_env(settings: Settings | None = None, base: dict[str, str] | None = 
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
+    if env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite"):
+        env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS", "pitlake.airflow.sqlite.CONNECT_ARGS")
     # Task runners report to the api-server's execution API: follow its port when that is changed.
     env.setdefault(
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}/execution/"
