@@ -4,6 +4,8 @@ Starts a Spark standalone master and one worker on 127.0.0.1 from the pyspark pa
 virtualenv, points ``AIRFLOW_CONN_SPARK_DEFAULT`` at the master, runs ``feature_pipeline`` for
 one demo day with ``airflow dags test`` in a fresh ``PITLAKE_HOME`` and checks that
 
+* every task reports its interval, counts and committed Delta version, and the tables hold them
+  (the checks of a good day through ``airflow dags test``: this is the suite's one such run),
 * the master's JSON status lists every Spark application of the run as completed, and
 * the bronze and feature tables equal a local-mode build of the same day's landing files.
 
@@ -159,6 +161,35 @@ def table_rows(path: Path) -> list[tuple[Any, ...]]:
     return sorted(out, key=repr)
 
 
+def check_day_results(home: Path, results: dict[str, dict[str, Any]]) -> None:
+    """What ``airflow dags test feature_pipeline`` for DAY reports and commits, task by task."""
+    from deltalake import DeltaTable
+
+    assert (home / "airflow" / "airflow.db").exists()
+    events = results["ingest_events"]
+    # The run for logical date DAY + 1 covers exactly the day DAY.
+    assert events["ingest_date"] == DAY
+    assert events["rows_read"] == events["accepted"] + events["quarantined"] + events["duplicates_dropped"]
+    assert events["accepted"] > 0 and events["quarantined"] > 0
+    bronze = DeltaTable(str(home / "lake" / "bronze" / "events"))
+    assert bronze.version() == events["delta_version"]
+    assert bronze.to_pyarrow_dataset().count_rows() == events["accepted"]
+    customers = DeltaTable(str(home / "lake" / "bronze" / "customers"))
+    assert customers.to_pyarrow_dataset().count_rows() == results["ingest_customers"]["accepted"]
+    assert (home / "lake" / "quarantine" / "events" / "_delta_log").is_dir()
+    assert (home / "landing" / "events" / f"date={DAY}" / "part-0000.jsonl").exists()
+    for view in ("customer_activity", "customer_profile"):
+        built = results[f"build_{view}"]
+        # DAY itself, and the earlier days DAY's late events landed in (at most 3 days back).
+        assert built["dates_built"][-1] == DAY and built["dates_built"][0] >= "2025-12-29"
+        table = DeltaTable(str(home / "lake" / "features" / view))
+        assert table.version() == built["delta_version"]
+        assert table.to_pyarrow_dataset().count_rows() == sum(built["rows_by_date"].values())
+        assert built["rows_by_date"][DAY] > 0
+    # Every customer whose first profile arrived on DAY has a profile row as of DAY + 1 00:00.
+    assert results["build_customer_profile"]["rows_by_date"][DAY] == results["ingest_customers"]["accepted"]
+
+
 def test_feature_pipeline_on_a_standalone_cluster_equals_local_mode(
     cluster: Cluster, tmp_path_factory: pytest.TempPathFactory, repo_settings: Settings, spark: Any
 ) -> None:
@@ -202,6 +233,7 @@ def test_feature_pipeline_on_a_standalone_cluster_equals_local_mode(
     assert all(list((work / app["id"]).glob("*/stderr")) for app in completed)
     results = {p.name.split(".")[0]: json.loads(p.read_text()) for p in (home / "runs" / "airflow").rglob("*.json")}
     assert set(results) == {"ingest_events", "ingest_customers", *(f"build_{v.name}" for v in VIEWS)}
+    check_day_results(home, results)
 
     # The same day in local mode, from the same landing files, in another PITLAKE_HOME.
     local_home = tmp_path_factory.mktemp("local-run") / "home"
