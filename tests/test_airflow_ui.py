@@ -148,7 +148,8 @@ class LocalAirflow:
         return str(self.api("POST", "/auth/token", {"username": USER, "password": self.password})["access_token"])
 
     def wait_until(self, what: str, check: Any, timeout: float, interval: float = 2.0) -> Any:
-        """Call ``check`` until it returns a truthy value; fail with the logs after ``timeout`` s."""
+        """Call ``check`` until it returns a truthy value; fail with the logs after ``timeout`` s, or at
+        once on a request the API refuses (a 4xx other than 404, which means "not there yet")."""
         deadline = time.monotonic() + timeout
         last_error: object = None
         while time.monotonic() < deadline:
@@ -161,7 +162,11 @@ class LocalAirflow:
                 if value:
                     return value
                 last_error = value
-            except (OSError, urllib.error.URLError, KeyError, ValueError) as err:
+            except urllib.error.HTTPError as err:
+                if 400 <= err.code < 500 and err.code != 404:
+                    pytest.fail(f"the API refused a request while waiting for {what}: {err} {err.read()[:500]!r}")
+                last_error = err
+            except (OSError, KeyError, ValueError) as err:
                 last_error = err
             time.sleep(interval)
         pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last_error!r})\n{self.logs_tail()}")

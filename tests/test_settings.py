@@ -49,6 +49,7 @@ def test_dates():
 
 
 def test_the_local_airflow_waits_for_sqlite_locks_and_leaves_other_databases_alone(tmp_path):
+    import importlib
     import sqlite3
 
     from pitlake.airflow import sqlite as airflow_sqlite
@@ -57,8 +58,11 @@ def test_the_local_airflow_waits_for_sqlite_locks_and_leaves_other_databases_alo
     s = settings.Settings(home=tmp_path, spark_master=None)
     env = airflow_env(s, {})
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'airflow' / 'airflow.db'}"
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] == "pitlake.airflow.sqlite.CONNECT_ARGS"
-    assert airflow_sqlite.CONNECT_ARGS == {"timeout": 60}
-    sqlite3.connect(":memory:", **airflow_sqlite.CONNECT_ARGS).close()  # arguments pysqlite accepts
+    # The dotted path Airflow imports (conf.getimport) resolves to arguments pysqlite accepts, with a
+    # lock timeout above its 5 s default.
+    module, _, name = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"].rpartition(".")
+    connect_args = getattr(importlib.import_module(module), name)
+    assert connect_args is airflow_sqlite.CONNECT_ARGS and connect_args["timeout"] > 5
+    sqlite3.connect(":memory:", **connect_args).close()
     postgres = airflow_env(s, {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://a@db/airflow"})
     assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS" not in postgres
