@@ -33,7 +33,7 @@ RUN found="$(python -c 'import os, pyspark; print(os.path.dirname(pyspark.__file
        fi \
     && command -v spark-submit spark-class
 
-# ---- the project: editable install, so pitlake.settings.REPO_ROOT is /opt/pitlake (jobs/, conf/) ----
+# ---- the project: editable install, so pitlake.core.settings.REPO_ROOT is /opt/pitlake (jobs/, conf/) ----
 COPY --chown=airflow:0 pyproject.toml README.md /opt/pitlake/
 COPY --chown=airflow:0 include/ /opt/pitlake/include/
 COPY --chown=airflow:0 jobs/ /opt/pitlake/jobs/
@@ -41,7 +41,7 @@ COPY --chown=airflow:0 dags/ /opt/pitlake/dags/
 COPY --chown=airflow:0 plugins/ /opt/pitlake/plugins/
 COPY --chown=airflow:0 conf/ /opt/pitlake/conf/
 RUN pip install --no-cache-dir --no-deps -e /opt/pitlake \
-    && python -c "import pitlake.settings as s; assert str(s.REPO_ROOT) == '/opt/pitlake', s.REPO_ROOT"
+    && python -c "import pitlake.core.settings as s; assert str(s.REPO_ROOT) == '/opt/pitlake', s.REPO_ROOT"
 
 # ---- Delta Lake jars, resolved once at build time (pitlake reads them from $PITLAKE_HOME/jars) ----
 # /opt/pitlake-jars keeps the image's copy; airflow-init copies it into the shared lake volume.

@@ -40,20 +40,22 @@ test-services: install ## the service tests: scheduler backfill, browser UI, Spa
 
 test-all: test test-services ## both (what CI runs: .ci/run)
 
-lint: install ## ruff + mypy
+lint: install ## ruff + mypy (the package, the DAG files, the jobs, the benchmarks)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy dags
+	$(VENV)/bin/mypy jobs benchmarks
 
 format: install ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
 bench: install ## run every benchmark and write docs/benchmarks.md
-	$(PY) -m pitlake.bench all
+	$(PY) -m benchmarks.run all
 
 bench-ingest: install ## ingestion of 1M events/day on local[2] and DAG parse times
-	$(PY) -m pitlake.bench ingest
+	$(PY) -m benchmarks.run ingest
 
 engine: install ## start the warm Spark engine (Spark Connect on 127.0.0.1:15002) unless it runs
 	$(PY) -m pitlake engine start

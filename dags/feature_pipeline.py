@@ -64,9 +64,9 @@ DAY = "{{ data_interval_start.strftime('%Y-%m-%d') }}"
 def feature_pipeline() -> None:
     @task(retries=0)
     def generate_demo_data(data_interval_start: datetime | None = None) -> dict:
-        from airflow.exceptions import AirflowSkipException
-        from pitlake import settings
-        from pitlake.demo_cli import generate_range
+        from airflow.sdk.exceptions import AirflowSkipException
+        from pitlake.core import settings
+        from pitlake.demo.landing import generate_range
 
         if not settings.demo_mode():
             raise AirflowSkipException("not in demo mode (PITLAKE_DEMO unset): landing files come from upstream")

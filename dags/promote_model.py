@@ -47,10 +47,10 @@ def promote_model() -> None:
     def promote(params: dict | None = None, dag_run=None) -> dict:
         import json
 
-        from airflow.exceptions import AirflowFailException
-        from pitlake import settings
-        from pitlake.errors import PitlakeError
-        from pitlake.training import registry
+        from airflow.sdk.exceptions import AirflowFailException
+        from pitlake.core import settings
+        from pitlake.core.errors import PitlakeError
+        from pitlake.registry import promote as registry
 
         assert params is not None
         reason = str(params.get("reason") or "").strip()

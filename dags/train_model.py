@@ -62,7 +62,7 @@ def train_model() -> None:
     def train_and_register(params: dict | None = None, ti=None, dag_run=None) -> dict:
         import json
 
-        from pitlake import settings
+        from pitlake.core import settings
         from pitlake.training.train import train
 
         assert ti is not None and dag_run is not None and params is not None

@@ -8,7 +8,7 @@
 import argparse
 import sys
 
-from pitlake import job
+from pitlake.core import job
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         view = get_view(args.view)  # unknown view: a one-line error before Spark starts
         start, end = job.interval(args)
 
+        from pitlake.core.spark import get_spark
         from pitlake.features.engine import affected_start, build
-        from pitlake.spark import get_spark
 
         spark = get_spark(f"build_features[{view.name}]")
         if args.date and not args.no_late:

@@ -7,8 +7,8 @@ skipped and listed in the result, never labelled from a partial horizon.
 import argparse
 import sys
 
-from pitlake import job
-from pitlake.dates import parse_date
+from pitlake.core import job
+from pitlake.core.dates import parse_date
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,13 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--end", required=True, help="last label date (inclusive), YYYY-MM-DD")
 
     def body(args, settings):
-        from pitlake.errors import ConfigError
+        from pitlake.core.errors import ConfigError
 
         start, end = parse_date(args.start, what="--start"), parse_date(args.end, what="--end")
         if end < start:
             raise ConfigError(f"--end {end} is before --start {start}: swap them")
-        from pitlake.labels import build_labels
-        from pitlake.spark import get_spark
+        from pitlake.core.spark import get_spark
+        from pitlake.labels.build import build_labels
 
         spark = get_spark("build_labels")
         result = build_labels(spark, settings, start, end)

@@ -8,8 +8,8 @@ a content hash, so the same pins rebuild the same rows.
 import argparse
 import sys
 
-from pitlake import job
-from pitlake.dates import parse_date
+from pitlake.core import job
+from pitlake.core.dates import parse_date
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,18 +22,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as-of-write", action="store_true", help="only feature rows written by label_time")
 
     def body(args, settings):
-        from pitlake.errors import ConfigError
-        from pitlake.training_sets import get_use_case, load_manifest
+        from pitlake.core.errors import ConfigError
+        from pitlake.training_set.build import get_use_case
+        from pitlake.training_set.manifest import read_manifest
 
         use_case = get_use_case(args.use_case)
         pins: dict[str, int] = {}
         as_of_write = args.as_of_write
         start_s, end_s = args.start, args.end
         if args.from_manifest:
-            manifest = load_manifest(settings, use_case.name, args.from_manifest)
-            pins = {t: int(i["version"]) for t, i in manifest["inputs"].items()}
-            start_s, end_s = start_s or manifest["label_start"], end_s or manifest["label_end"]
-            as_of_write = as_of_write or manifest["as_of_write"]
+            manifest = read_manifest(settings, use_case.name, args.from_manifest)
+            pins = manifest.pins()
+            start_s, end_s = start_s or manifest.label_start, end_s or manifest.label_end
+            as_of_write = as_of_write or manifest.as_of_write
         for pin in args.pin:
             table, sep, version = pin.partition("=")
             if not sep or not version.isdigit():
@@ -43,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("give --start and --end (label dates), or --from-manifest ID")
         start, end = parse_date(start_s, what="--start"), parse_date(end_s, what="--end")
 
-        from pitlake.spark import get_spark
-        from pitlake.training_sets import build
+        from pitlake.core.spark import get_spark
+        from pitlake.training_set.build import build
         from pitlake.validation import gate
 
         spark = get_spark("build_training_set")

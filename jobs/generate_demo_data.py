@@ -3,8 +3,8 @@
 import argparse
 import sys
 
-from pitlake import job
-from pitlake.dates import parse_date
+from pitlake.core import job
+from pitlake.core.dates import parse_date
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--end", help="last day, inclusive (default: --start)")
 
     def body(args, settings):
-        from pitlake.demo_cli import generate_range
+        from pitlake.demo.landing import generate_range
 
         start = parse_date(args.start, what="--start")
         end = parse_date(args.end, what="--end") if args.end else start

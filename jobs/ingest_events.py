@@ -6,11 +6,11 @@ each day of a range in turn in one Spark session and validates the range once (a
 
 import sys
 
-from pitlake import job
+from pitlake.ingest import job
 
 
 def main(argv: list[str] | None = None) -> int:
-    return job.ingest_main("ingest_events", "bronze.events", argv)
+    return job.main("ingest_events", "bronze.events", argv)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ tombstone retention are raised to match. ``--dry-run`` changes nothing and lists
 import argparse
 import sys
 
-from pitlake import job
+from pitlake.core import job
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,12 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
 
     def body(args, settings):
-        from pitlake.errors import ConfigError
+        from pitlake.core.errors import ConfigError
 
         if args.retain_hours < 0:
             raise ConfigError(f"--retain-hours {args.retain_hours:g} is negative: give 0 or more hours")
-        from pitlake.maintenance import run_maintenance
-        from pitlake.spark import get_spark
+        from pitlake.core.spark import get_spark
+        from pitlake.maintenance.compact import run_maintenance
 
         dry_run = args.dry_run == "true"
         result = run_maintenance(get_spark("maintenance"), settings, retain_hours=args.retain_hours, dry_run=dry_run)

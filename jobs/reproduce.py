@@ -7,7 +7,7 @@ or the retrained metrics differ beyond the tolerance; nothing is logged or regis
 import argparse
 import sys
 
-from pitlake import job
+from pitlake.core import job
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", required=True, type=int, help="registered model version")
 
     def body(args, settings):
-        from pitlake.spark import get_spark
+        from pitlake.core.spark import get_spark
         from pitlake.training.reproduce import preflight, reproduce
 
         preflight(settings, args.model, args.version)  # registry and pins first: fail before starting Spark

@@ -6,33 +6,9 @@ did with the aliases (champion / challenger / previous).
 """
 
 import argparse
-import json
 import sys
 
-from pitlake import job
-
-
-def _table_versions(pairs: list[str]) -> dict[str, int]:
-    from pitlake.errors import ConfigError
-
-    out: dict[str, int] = {}
-    for pair in pairs:
-        table, sep, version = pair.partition("=")
-        if not sep or not version.isdigit():
-            raise ConfigError(f"--upstream {pair!r}: use TABLE=VERSION, e.g. bronze.events=12")
-        out[table] = int(version)
-    return out
-
-
-def _json_arg(value: str | None, flag: str) -> object:
-    from pitlake.errors import ConfigError
-
-    if not value:
-        return None
-    try:
-        return json.loads(value)
-    except ValueError:
-        raise ConfigError(f"{flag} must be JSON, got {value[:60]!r}") from None
+from pitlake.core import job
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,22 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--airflow", help='JSON Airflow identity: {"dag_id": ..., "run_id": ..., ...}')
 
     def body(args, settings):
-        from pitlake.errors import ConfigError
         from pitlake.training.train import train
 
-        airflow = _json_arg(args.airflow, "--airflow")
-        validations = _json_arg(args.validation_results, "--validation-results")
-        if airflow is not None and not isinstance(airflow, dict):
-            raise ConfigError("--airflow must be a JSON object")
-        if validations is not None and not isinstance(validations, list):
-            raise ConfigError("--validation-results must be a JSON list")
+        airflow = job.json_arg(args.airflow, "--airflow", dict)
+        validations = job.json_arg(args.validation_results, "--validation-results", list)
         result = train(
             settings,
             use_case=args.use_case,
             training_set_id=args.training_set_id,
             airflow=airflow,
             validation_results=validations,
-            upstream_versions=_table_versions(args.upstream),
+            upstream_versions=job.table_versions_arg(args.upstream, "--upstream"),
             feature_columns=args.feature or None,
             seed=args.seed,
         )

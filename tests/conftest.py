@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pitlake import settings as settings_mod
+from pitlake.core import settings as settings_mod
 
 # Airflow imported in this process (DAG integrity tests) must not touch ~/airflow.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="pitlake-test-airflow-")
@@ -30,8 +30,8 @@ def engine_url(repo_settings: settings_mod.Settings) -> Iterator[str]:
     Service tests hand it to their subprocesses as ``PITLAKE_SPARK_REMOTE``, so one engine serves
     the whole run. Stopped at the end only if this run started it.
     """
-    from pitlake import engine
-    from pitlake.jars import ensure_delta_jars
+    from pitlake.core import engine
+    from pitlake.core.jars import ensure_delta_jars
 
     ensure_delta_jars(repo_settings)
     was_running = engine.status(repo_settings)["running"]
@@ -45,8 +45,8 @@ def engine_url(repo_settings: settings_mod.Settings) -> Iterator[str]:
 def spark(repo_settings: settings_mod.Settings, request: pytest.FixtureRequest) -> Iterator[object]:
     """One session for the whole run: a Connect session on the shared engine (``PITLAKE_ENGINE=classic``:
     a local[2] JVM in this process instead)."""
-    from pitlake.jars import ensure_delta_jars
-    from pitlake.spark import get_spark
+    from pitlake.core.jars import ensure_delta_jars
+    from pitlake.core.spark import get_spark
 
     ensure_delta_jars(repo_settings)
     local = dataclasses.replace(
@@ -65,11 +65,3 @@ def spark(repo_settings: settings_mod.Settings, request: pytest.FixtureRequest) 
 def lake(tmp_path: Path, repo_settings: settings_mod.Settings) -> settings_mod.Settings:
     """Settings whose PITLAKE_HOME is a fresh temporary folder (landing, lake, runs...)."""
     return dataclasses.replace(repo_settings, home=tmp_path / "home")
-
-
-def write_landing(settings: settings_mod.Settings, source: str, day: str, lines: list[str], part: int = 0) -> Path:
-    folder = settings.landing / source / f"date={day}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"part-{part:04d}.jsonl"
-    path.write_text("".join(line + "\n" for line in lines))
-    return path

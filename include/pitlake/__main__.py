@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pitlake.airflow.local import DEMO_DAYS
-from pitlake.errors import PitlakeError
+from pitlake.core.errors import PitlakeError
+from pitlake.demo.runner import DEMO_DAYS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,15 +43,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from pitlake import settings
+    from pitlake.core import settings
 
     s = settings.load()
     if args.command == "check-java":
-        from pitlake.spark import check_java
+        from pitlake.core.jvm import check_java
 
         print(f"Java {check_java()} found")
     elif args.command == "install-jars":
-        from pitlake.jars import ensure_delta_jars
+        from pitlake.core.jars import ensure_delta_jars
 
         jars = ensure_delta_jars(s)
         print("Delta jars ready: " + ", ".join(j.name for j in jars))
@@ -72,22 +72,22 @@ def _dispatch(args: argparse.Namespace) -> int:
             if key != "PATH":
                 print(f"export {key}={shlex.quote(value)}")
     elif args.command == "generate":
-        from pitlake.dates import parse_date
-        from pitlake.demo_cli import generate_range
+        from pitlake.core.dates import parse_date
+        from pitlake.demo.landing import generate_range
 
         start = parse_date(args.start, what="--start")
         end = parse_date(args.end, what="--end") if args.end else start
         result = generate_range(s, start, end)
         print(f"wrote landing files for {len(result['days'])} days under {result['landing']}")
     elif args.command == "demo":
-        from pitlake.airflow.local import run_demo
-        from pitlake.dates import parse_date
+        from pitlake.core.dates import parse_date
+        from pitlake.demo.runner import run_demo
 
         start = parse_date(args.start or s.demo_start, what="demo start")
         return run_demo(s, start, args.days, args.airflow_days)
     elif args.command == "run-day":
         from pitlake.airflow.local import ensure_db, run_dag_for_day
-        from pitlake.dates import parse_date
+        from pitlake.core.dates import parse_date
 
         day = parse_date(args.date, what="date")
         ensure_db(s)
@@ -95,7 +95,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "engine":
         import json
 
-        from pitlake import engine
+        from pitlake.core import engine
 
         if args.action == "run":
             engine.run_foreground(s)
@@ -113,13 +113,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(f"data docs: {build_docs_index(s)}")
     elif args.command == "summary":
-        from pitlake.report import print_demo_summary
+        from pitlake.summary import print_demo_summary
 
         print_demo_summary(s)
     elif args.command == "mlflow-ui":
         import subprocess
 
-        from pitlake.training.tracking import artifact_location, tracking_uri
+        from pitlake.core.tracking import artifact_location, tracking_uri
 
         uri = tracking_uri(s)
         cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",

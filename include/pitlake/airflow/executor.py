@@ -1,10 +1,10 @@
 """``WarmLocalExecutor``: Airflow's LocalExecutor whose workers start with the task-time imports done.
 
 Airflow 3's LocalExecutor forks its worker processes when it starts, and each worker forks one
-process per task. A pitlake task on the warm engine spends most of its fixed cost importing
-Python: Great Expectations alone takes ~6-7 s to import here (scipy, altair, its data sources),
-pandas and Spark Connect's client ~1.5 s more, and every gate task paid it again. This executor
-imports them once in the scheduler before the workers fork, so every task inherits them.
+process per task. A pitlake task on the warm engine would otherwise spend much of its fixed cost
+importing Python (Great Expectations with scipy and altair, pandas, Spark Connect's client) in every
+task (docs/benchmarks.md has the figures). This executor imports them once in the scheduler before
+the workers fork, so every task inherits them.
 
 Only imports: no Spark session, gRPC channel or thread is created before the fork.
 ``AIRFLOW__CORE__EXECUTOR=pitlake.airflow.executor.WarmLocalExecutor`` (the local default, set by

@@ -21,8 +21,8 @@ from typing import Any
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset
 
-from pitlake.settings import REPO_ROOT
-from pitlake.settings import load as load_settings
+from pitlake.core.settings import REPO_ROOT
+from pitlake.core.settings import load as load_settings
 
 JOBS_DIR = REPO_ROOT / "jobs"
 
@@ -37,7 +37,7 @@ class PitlakeSparkSubmitOperator(SparkSubmitOperator):
         self.stage = stage
 
     def execute(self, context: Any) -> dict[str, Any]:  # type: ignore[override]
-        from pitlake.spark import delta_jar_paths, submit_conf
+        from pitlake.core.jvm import delta_jar_paths, submit_conf
 
         settings = load_settings()
         run_key = re.sub(r"[^A-Za-z0-9_.-]", "_", str(context["run_id"]))
@@ -62,7 +62,7 @@ class PitlakeSparkSubmitOperator(SparkSubmitOperator):
         except Exception:
             failure = json.loads(result_file.read_text()) if result_file.exists() else {}
             if "error" in failure and not failure.get("retryable"):
-                from airflow.exceptions import AirflowFailException
+                from airflow.sdk.exceptions import AirflowFailException
 
                 # Bad input or a failed validation gate: retrying cannot help, so fail now.
                 raise AirflowFailException(f"{self.stage}: {failure['error']}") from None
@@ -97,8 +97,8 @@ class PitlakeSparkSubmitOperator(SparkSubmitOperator):
         """Run the job's ``main()`` in this process with its Spark session on the engine at ``remote``."""
         import runpy
 
-        from pitlake.engine import url
-        from pitlake.settings import env_override
+        from pitlake.core.engine import url
+        from pitlake.core.settings import env_override
 
         module = runpy.run_path(str(JOBS_DIR / f"{self.stage}.py"), run_name=f"pitlake_job_{self.stage}")
         args = [str(a) for a in self.application_args or []]

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
-from pitlake.errors import ConfigError
-from pitlake.schemas import SOURCES
+from pitlake.core.errors import ConfigError
+from pitlake.sources.schemas import SOURCES
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

@@ -43,11 +43,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pitlake import delta_io
-from pitlake.dates import day_range, day_start, utc_now
-from pitlake.errors import InputError
+from pitlake.core import delta_io
+from pitlake.core.dates import day_range, day_start, utc_now
+from pitlake.core.errors import InputError
+from pitlake.core.settings import Settings
 from pitlake.features.definitions import AggregateView, Aggregation, FeatureView, SnapshotView
-from pitlake.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

@@ -1,13 +1,14 @@
-"""Training, lineage and registry: a training set's pinned snapshot → an MLflow run and a gated registry alias.
+"""Training: a training set's pinned snapshot → candidates fitted, an MLflow run, a registered version.
 
 Entry points (import them from their modules; this package imports nothing, so DAG parsing stays cheap):
 
 * ``pitlake.training.train.train`` / ``TrainResult`` — fit, log, register and gate a model;
-* ``pitlake.training.registry.promote`` / ``pinned_versions`` — manual promotion or rollback; the
-  Delta versions registered models pin (the maintenance DAG's VACUUM guard);
 * ``pitlake.training.reproduce.reproduce`` — rebuild a model's training set from its pins and retrain;
-* ``pitlake.training.tracking.tracking_uri`` — where MLflow lives.
 
-Supporting modules: ``dataset`` (pinned read without a JVM, purged time split, ground-truth ceiling),
-``lineage`` (the typed ``lineage/manifest.json``), ``plots`` (the PNG artifacts).
+Supporting modules, each importing only those listed before it: ``dataset`` (pinned read without a JVM,
+purged time split, ground-truth ceiling), ``candidates`` (the candidate pipelines, the fit's outcome),
+``quality`` (metrics, quality floor, leakage checks), ``fit`` (threshold, fit, evaluate, select),
+``provenance`` (the training-set snapshot and the lineage manifest built from it), ``plots`` (the PNG
+artifacts), ``mlflow_log`` (what a run logs). The manifest's records live in :mod:`pitlake.lineage`, the
+gate and promotion in :mod:`pitlake.registry` (which imports nothing from this package).
 """

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pitlake.errors import InputError
-from pitlake.settings import Settings
-from pitlake.training_sets import UseCase
+from pitlake.core.errors import InputError
+from pitlake.core.settings import Settings
+from pitlake.training_set.build import UseCase
+from pitlake.training_set.manifest import TrainingSetManifest
 
 
 def vacuumed_files(path: str, version: int, partition_filters: list[tuple[str, str, Any]] | None = None) -> list[str]:
@@ -43,14 +44,14 @@ def vacuumed_files(path: str, version: int, partition_filters: list[tuple[str, s
     return missing
 
 
-def read_training_set(settings: Settings, use_case: UseCase, manifest: dict[str, Any]) -> pd.DataFrame:
+def read_training_set(settings: Settings, use_case: UseCase, manifest: TrainingSetManifest) -> pd.DataFrame:
     """The rows of one training set at the Delta version its manifest pinned, in a canonical order."""
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError, TableNotFoundError
 
-    training_set_id = manifest["training_set_id"]
+    training_set_id = manifest.training_set_id
     path = settings.table_path(use_case.table)
-    version = int(manifest["delta_version"])
+    version = manifest.delta_version
     partition = [("training_set_id", "=", training_set_id)]
     try:
         table = DeltaTable(path, version=version)
@@ -67,7 +68,7 @@ def read_training_set(settings: Settings, use_case: UseCase, manifest: dict[str,
     except (DeltaError, OSError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(f"cannot read {use_case.table} version {version} at {path}: {first}") from None
-    expected = int(manifest["row_count"])
+    expected = manifest.row_count
     if len(frame) != expected:
         raise InputError(
             f"training set {training_set_id} has {len(frame)} rows at {use_case.table} version {version} but its "

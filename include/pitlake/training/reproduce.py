@@ -5,7 +5,7 @@
 1. reads the version's ``lineage/manifest.json`` and checks that every input it pins (label spine,
    feature tables) still has all its data files at that Delta version (VACUUM may have removed
    them: then the model can no longer be rebuilt, and the error says so);
-2. rebuilds the training set with :func:`pitlake.training_sets.build` from exactly those pins and
+2. rebuilds the training set with :func:`pitlake.training_set.build.build` from exactly those pins and
    label window, and requires the same content hash;
 3. retrains with the recorded seed, candidates, features and split (nothing is logged or
    registered) and requires every recorded evaluation metric to match within
@@ -18,10 +18,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pitlake.errors import InputError
-from pitlake.settings import Settings
-from pitlake.training import dataset, registry, tracking
-from pitlake.training.lineage import InputRecord, LineageManifest
+from pitlake.core import tracking
+from pitlake.core.errors import InputError
+from pitlake.core.settings import Settings
+from pitlake.lineage.manifest import InputRecord, LineageManifest
+from pitlake.registry import promote as registry
+from pitlake.training import dataset
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -46,7 +48,7 @@ def check_pins_readable(inputs: tuple[InputRecord, ...], model: str, version: in
             raise InputError(
                 f"{record.table} version {record.delta_version} pinned by {model} v{version} was vacuumed "
                 f"({len(gone)} data files gone): it cannot be rebuilt; restore them from a backup or retrain on a new "
-                "training set (keep pins with pitlake.training.pinned_versions in the maintenance DAG)"
+                "training set (keep pins with pitlake.registry.promote.pinned_versions in the maintenance DAG)"
             )
 
 
@@ -58,8 +60,8 @@ def preflight(settings: Settings, model_name: str, version: int) -> LineageManif
 
 
 def reproduce(spark: SparkSession, settings: Settings, model_name: str, version: int) -> dict[str, Any]:
-    from pitlake.training.train import fit_and_evaluate
-    from pitlake.training_sets import build, get_use_case
+    from pitlake.training.fit import fit_and_evaluate
+    from pitlake.training_set.build import build, get_use_case
 
     manifest = preflight(settings, model_name, version)
     ts = manifest.training_set
@@ -80,7 +82,7 @@ def reproduce(spark: SparkSession, settings: Settings, model_name: str, version:
             f"({rebuilt.row_count} rows) vs recorded {ts.content_hash[:12]} ({ts.row_count} rows) from the same pins; "
             "the PIT join or the input tables changed"
         )
-    frame = dataset.read_training_set(settings, use_case, rebuilt.to_dict())
+    frame = dataset.read_training_set(settings, use_case, rebuilt)
     training = manifest.training
     outcome = fit_and_evaluate(
         frame,

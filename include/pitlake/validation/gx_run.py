@@ -1,27 +1,26 @@
-"""Running a suite with Great Expectations: the GX context, the in-process (pandas) and Spark
-routes, the one merged result per run, its Data Docs page and the index.
+"""Running a suite with Great Expectations: the in-process (pandas) and Spark routes, and the one
+merged result per run, stored with the other runs' results and given its Data Docs page.
 
-:func:`pitlake.validation.validate_table` decides the route and calls :func:`run_gx`.
+:func:`pitlake.validation.runner.validate_table` decides the route and calls :func:`run_gx`.
 """
 
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
-from pitlake.settings import Settings
+from pitlake.core.settings import Settings
+from pitlake.validation import docs
+from pitlake.validation.context import gx_context
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
     from pyspark.sql import DataFrame
 
-    from pitlake.validation import SuitePlan
+    from pitlake.validation.records import SuitePlan
 
-DOCS_SITE = "pitlake"
 # Checks that read the schema, not rows: on a local slice they run on the Spark DataFrame.
 SCHEMA_EXPECTATIONS = frozenset(
     {
@@ -31,60 +30,6 @@ SCHEMA_EXPECTATIONS = frozenset(
         "expect_column_values_to_be_in_type_list",
     }
 )
-# Every run's own Data Docs page is written at once. The index lists every stored result, so its
-# cost grows with history (1.2 s at 20 results, 30 s at 20,000 here): a gate rebuilds it when its
-# run failed (someone is about to look) or when the last rebuild is older than this;
-# ``python -m pitlake docs`` rebuilds it on demand.
-DOCS_INDEX_EVERY_S = 300.0
-
-_CONTEXTS: dict[str, Any] = {}
-
-
-def _context(settings: Settings) -> Any:
-    """An ephemeral GX context, one per process and ``gx_dir``: suites in memory, results and Data Docs on disk."""
-    key = str(settings.gx_dir)
-    if key not in _CONTEXTS:
-        _CONTEXTS[key] = _new_context(settings)
-    return _CONTEXTS[key]
-
-
-def _new_context(settings: Settings) -> Any:
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import DataContextConfig
-
-    root = settings.gx_dir
-    in_memory = {"class_name": "InMemoryStoreBackend"}
-
-    def on_disk(folder: str) -> dict[str, str]:
-        return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(root / folder)}
-
-    config = DataContextConfig(
-        expectations_store_name="expectations_store",
-        validation_results_store_name="validation_results_store",
-        checkpoint_store_name="checkpoint_store",
-        stores={
-            "expectations_store": {"class_name": "ExpectationsStore", "store_backend": in_memory},
-            "checkpoint_store": {"class_name": "CheckpointStore", "store_backend": in_memory},
-            "validation_definition_store": {"class_name": "ValidationDefinitionStore", "store_backend": in_memory},
-            # On disk, so the Data Docs index lists every run, not only this process's.
-            "validation_results_store": {
-                "class_name": "ValidationResultsStore",
-                "store_backend": on_disk("validations"),
-            },
-        },
-        data_docs_sites={
-            DOCS_SITE: {
-                "class_name": "SiteBuilder",
-                "show_how_to_buttons": False,
-                "store_backend": on_disk("data_docs"),
-                # The index reads every listed result file: keep it to the latest runs (older pages stay).
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "validation_results_limit": 500},
-            }
-        },
-        analytics_enabled=False,
-        progress_bars={"globally": False},  # type: ignore[arg-type]
-    )
-    return gx.get_context(mode="ephemeral", project_config=config)
 
 
 def scalar_columns(df: DataFrame) -> bool:
@@ -138,7 +83,7 @@ def run_gx(
     """Run the suite (on ``frame`` with GX's pandas engine when given, else on ``batch``) as one GX result.
 
     The result is stored with the other runs' results and gets its Data Docs page; the index is
-    rebuilt when the run failed or the last rebuild is older than :data:`DOCS_INDEX_EVERY_S`.
+    rebuilt when :func:`pitlake.validation.docs.publish` says it is due.
     """
     import great_expectations as gx
     from great_expectations.core import ExpectationSuiteValidationResult
@@ -150,7 +95,7 @@ def run_gx(
     from great_expectations.validator.v1_validator import Validator
     from great_expectations.validator.validator import calc_validation_statistics
 
-    context = _context(settings)
+    context = gx_context(settings)
     for expectation in plan.expectations:
         if expectation.id is None:
             expectation.id = str(uuid.uuid4())  # ties each result to its place in the suite
@@ -203,28 +148,5 @@ def run_gx(
         batch_identifier=batch_id or plan.name,
     )
     context.validation_results_store.set(identifier, result)
-    stamp = settings.gx_dir / "data_docs" / ".index_built"
-    build_index = not result.success or not stamp.exists() or time.time() - stamp.stat().st_mtime >= DOCS_INDEX_EVERY_S
-    context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[identifier], build_index=build_index)
-    if build_index:
-        stamp.touch()
-    page = _site_path(context.get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE))
-    index = _site_path(context.get_docs_sites_urls(site_name=DOCS_SITE))
+    page, index = docs.publish(settings, identifier, failed=not result.success)
     return result, page, index
-
-
-def build_docs_index(settings: Settings) -> str | None:
-    """Rebuild the Data Docs index and every stored result's page (see :data:`DOCS_INDEX_EVERY_S`)."""
-    context = _context(settings)
-    site = context._init_site_builder_for_data_docs_site_creation(  # the index alone, not every page
-        site_name=DOCS_SITE, site_config=context.variables.data_docs_sites[DOCS_SITE]
-    )
-    site.site_index_builder.build(build_index=True)
-    (settings.gx_dir / "data_docs").mkdir(parents=True, exist_ok=True)
-    (settings.gx_dir / "data_docs" / ".index_built").touch()
-    return _site_path(context.get_docs_sites_urls(site_name=DOCS_SITE))
-
-
-def _site_path(urls: list[dict[str, str | None]]) -> str | None:
-    url = urls[0].get("site_url") if urls else None
-    return unquote(urlparse(url).path) if url else None

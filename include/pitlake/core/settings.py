@@ -1,0 +1,183 @@
+"""Layered configuration: defaults, then environment variables.
+
+This is the only module that reads ``os.environ``. Every path pitlake uses lives under
+``PITLAKE_HOME`` (default ``.pitlake/`` in the repository root).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+DELTA_VERSION = "4.4.0"
+DELTA_PACKAGES = (
+    f"io.delta:delta-spark_4.1_2.13:{DELTA_VERSION}",
+    f"io.delta:delta-storage:{DELTA_VERSION}",
+)
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build one with :func:`load`."""
+
+    home: Path
+    spark_master: str | None
+    spark_conf: dict[str, str] = field(default_factory=dict)
+    demo_seed: int = 7
+    demo_customers: int = 2000
+    demo_start: str = "2026-01-01"
+    defect_rate: float = 0.01
+    max_event_lateness_days: int = 3
+    mlflow_tracking_uri: str | None = None
+    # Extra JVM options for the Spark driver (local mode: the whole job), after pitlake's own.
+    driver_java_options: str = ""
+    # The Spark engine: "connect" (default) talks to a long-lived Spark Connect server (this home's
+    # engine on 127.0.0.1:engine_port, or spark_remote); "classic" starts a JVM in this process.
+    engine: str = "connect"
+    spark_remote: str | None = None
+    engine_port: int = 15002
+    engine_host: str = "127.0.0.1"  # the address the engine binds (compose: 0.0.0.0 inside its network)
+    engine_master: str = "local[*]"
+    engine_memory: str = "4g"
+    engine_java_options: str = ""
+
+    @property
+    def landing(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def lake(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def gx_dir(self) -> Path:
+        return self.home / "gx"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.home / "jars"
+
+    @property
+    def engine_dir(self) -> Path:
+        """The engine's pid/port record and log."""
+        return self.home / "engine"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Job result records (JSON), read by Airflow tasks to emit Asset events."""
+        return self.home / "runs"
+
+    def table_path(self, name: str) -> str:
+        """Map a logical table name such as ``bronze.events`` to its Delta location."""
+        parts = name.split(".")
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f"table name {name!r} must look like 'layer.table', e.g. 'bronze.events'")
+        return str(self.lake / parts[0] / parts[1])
+
+    def delta_jars(self) -> list[Path]:
+        """The Delta Lake jars resolved by ``make install`` (empty if not resolved yet)."""
+        if not self.jars_dir.is_dir():
+            return []
+        return sorted(self.jars_dir.glob("*.jar"))
+
+
+def _parse_conf(raw: str | None) -> dict[str, str]:
+    """Parse ``PITLAKE_SPARK_CONF`` = ``key=value,key2=value2``."""
+    conf: dict[str, str] = {}
+    for item in (raw or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"PITLAKE_SPARK_CONF entry {item!r} must be key=value")
+        conf[key.strip()] = value.strip()
+    return conf
+
+
+def load() -> Settings:
+    """Read defaults, then environment overrides."""
+    home = Path(_env("PITLAKE_HOME", str(REPO_ROOT / ".pitlake")) or "").expanduser().resolve()
+    return Settings(
+        home=home,
+        spark_master=_env("PITLAKE_SPARK_MASTER"),
+        spark_conf=_parse_conf(_env("PITLAKE_SPARK_CONF")),
+        demo_seed=int(_env("PITLAKE_DEMO_SEED", "7") or 7),
+        demo_customers=int(_env("PITLAKE_DEMO_CUSTOMERS", "2000") or 2000),
+        demo_start=_env("PITLAKE_DEMO_START", "2026-01-01") or "2026-01-01",
+        defect_rate=float(_env("PITLAKE_DEFECT_RATE", "0.01") or 0.01),
+        max_event_lateness_days=int(_env("PITLAKE_MAX_EVENT_LATENESS_DAYS", "3") or 3),
+        mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI"),
+        driver_java_options=_env("PITLAKE_DRIVER_JAVA_OPTIONS", "") or "",
+        engine=_engine_kind(_env("PITLAKE_ENGINE", "connect") or "connect"),
+        spark_remote=_env("PITLAKE_SPARK_REMOTE"),
+        engine_port=_port(_env("PITLAKE_ENGINE_PORT", "15002") or "15002"),
+        engine_host=_env("PITLAKE_ENGINE_HOST", "127.0.0.1") or "127.0.0.1",
+        engine_master=_env("PITLAKE_ENGINE_MASTER", "local[*]") or "local[*]",
+        engine_memory=_env("PITLAKE_ENGINE_MEMORY", "4g") or "4g",
+        engine_java_options=_env("PITLAKE_ENGINE_JAVA_OPTIONS", "") or "",
+    )
+
+
+def _engine_kind(raw: str) -> str:
+    if raw not in ("connect", "classic"):
+        raise ValueError(f"PITLAKE_ENGINE={raw!r} must be 'connect' (the warm engine) or 'classic' (a JVM per process)")
+    return raw
+
+
+def _port(raw: str) -> int:
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"PITLAKE_ENGINE_PORT={raw!r} must be a TCP port number (1-65535)")
+    return int(raw)
+
+
+@contextmanager
+def env_override(name: str, value: str | None) -> Iterator[None]:
+    """Set (or, with None, leave) environment variable ``name`` for the block, then restore it."""
+    previous = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+def java_home() -> str | None:
+    return _env("JAVA_HOME")
+
+
+def child_environ() -> dict[str, str]:
+    """A copy of this process's environment, for a child process (airflow, spark-submit)."""
+    return dict(os.environ)
+
+
+def demo_mode() -> bool:
+    """Whether ``feature_pipeline`` generates the synthetic landing files before ingesting."""
+    return (_env("PITLAKE_DEMO", "0") or "0").lower() in ("1", "true", "yes")
+
+
+def environ_snapshot(names: tuple[str, ...]) -> dict[str, str]:
+    """The subset of the environment a child process (spark-submit, airflow) must inherit."""
+    return {n: os.environ[n] for n in names if n in os.environ}

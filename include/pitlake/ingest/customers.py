@@ -1,0 +1,149 @@
+"""``landing/customers/date=D/*.jsonl`` profile changes → the SCD2 ``bronze.customers`` (one MERGE commit
+per run) and ``quarantine.customers``; a rerun of D replaces D's contribution and recomputes validity."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+from pitlake.core import delta_io
+from pitlake.core.settings import Settings
+from pitlake.ingest.common import IngestSummary, counts, first_reason, landing_lines
+from pitlake.sources.vocabulary import LOYALTY_TIERS
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+CUSTOMERS_TABLE = "bronze.customers"
+CUSTOMERS_QUARANTINE = "quarantine.customers"
+
+
+def ingest_customers(spark: SparkSession, settings: Settings, day: date, *, allow_empty: bool = False) -> IngestSummary:
+    """Ingest ``landing/customers/date=<day>/`` profile changes into the SCD2 ``bronze.customers``.
+
+    A profile version is valid on ``[valid_from, valid_to)``; ``valid_to`` is the next version's
+    ``valid_from`` (null while current). Changes that arrive late (``updated_at`` before D) slot
+    into their place in the history. A rerun of D removes D's previous contribution, adds the
+    new one and recomputes ``valid_to`` for the affected customers, in one MERGE commit.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    interval_end = F.lit(f"{(day + timedelta(days=1)).isoformat()} 00:00:00").cast("timestamp")
+    schema = T.StructType(
+        [
+            T.StructField(name, T.StringType())
+            for name in ("customer_id", "segment", "country", "loyalty_tier", "signup_date", "updated_at")
+        ]
+        + [T.StructField("_corrupt_record", T.StringType())]
+    )
+    lines = landing_lines(spark, settings.landing / "customers" / f"date={day.isoformat()}", day, allow_empty)
+    parsed = lines.withColumn(
+        "p", F.from_json("line", schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
+    ).select("source_file", "line_number", "line", "p.*")
+    parsed = parsed.withColumn("valid_from", F.col("updated_at").try_cast("timestamp")).withColumn(
+        "signup", F.col("signup_date").try_cast("date")
+    )
+    reason = first_reason(
+        [
+            ("malformed_record", F.col("_corrupt_record").isNotNull()),
+            ("missing_customer_id", F.col("customer_id").isNull() | (F.trim("customer_id") == "")),
+            ("unparseable_updated_at", F.col("valid_from").isNull()),
+            ("updated_at_after_interval", F.col("valid_from") >= interval_end),
+            ("unknown_loyalty_tier", ~F.col("loyalty_tier").isin(*LOYALTY_TIERS) | F.col("loyalty_tier").isNull()),
+            ("unparseable_signup_date", F.col("signup_date").isNotNull() & F.col("signup").isNull()),
+        ]
+    )
+    classified = parsed.withColumn("reason", reason)
+    first = Window.partitionBy("customer_id", "valid_from").orderBy("source_file", "line_number")
+    valid = F.col("reason").isNull()
+    classified = classified.withColumn(
+        "is_duplicate", F.when(valid, F.row_number().over(first) > 1).otherwise(F.lit(False))
+    ).cache()
+    path = settings.table_path(CUSTOMERS_TABLE)
+    try:
+        rows_read = classified.count()
+        accepted_n, by_reason, duplicates = counts(classified)
+        new = classified.where(valid & ~F.col("is_duplicate")).select(
+            "customer_id",
+            "segment",
+            "country",
+            "loyalty_tier",
+            F.col("signup").alias("signup_date"),
+            "valid_from",
+            F.lit(day).alias("ingest_date"),
+            "source_file",
+            "line_number",
+        )
+        order = Window.partitionBy("customer_id").orderBy("valid_from", "ingest_date", "line_number")
+
+        def with_validity(history: DataFrame) -> DataFrame:
+            return history.withColumn("valid_to", F.lead("valid_from").over(order)).withColumn(
+                "is_current", F.col("valid_to").isNull()
+            )
+
+        columns = [*new.columns, "valid_to", "is_current"]
+        if not delta_io.table_exists(spark, path):
+            with_validity(new).select(*columns).write.format("delta").mode("overwrite").save(path)
+        else:
+            existing = delta_io.read(spark, path)
+            affected = (
+                new.select("customer_id")
+                .unionByName(existing.where(F.col("ingest_date") == F.lit(day)).select("customer_id"))
+                .distinct()
+            )
+            current = existing.join(affected, "customer_id", "left_semi")
+            recomputed = with_validity(
+                current.where(F.col("ingest_date") != F.lit(day)).select(*new.columns).unionByName(new)
+            ).select(*columns)
+            key = ["customer_id", "valid_from", "ingest_date"]
+            removed = current.join(recomputed, key, "left_anti").select(*columns)
+            source = recomputed.withColumn("_action", F.lit("upsert")).unionByName(
+                removed.withColumn("_action", F.lit("delete"))
+            )
+            cond = " AND ".join(f"t.{k} = s.{k}" for k in key)
+            names = ", ".join(f"`{c}`" for c in columns)
+            updates = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
+            delta_io.merge(
+                source,
+                path,
+                "WHEN MATCHED AND s._action = 'delete' THEN DELETE "
+                f"WHEN MATCHED THEN UPDATE SET {updates} "
+                f"WHEN NOT MATCHED AND s._action = 'upsert' THEN INSERT ({names}) "
+                f"VALUES ({', '.join(f's.`{c}`' for c in columns)})",
+                on=cond,
+            )
+        version = delta_io.latest_version(spark, path)
+        quarantined = classified.where(~valid).select(
+            F.lit(day).alias("ingest_date"),
+            "source_file",
+            "line_number",
+            "reason",
+            "customer_id",
+            F.col("line").alias("raw_line"),
+        )
+        q_version = delta_io.replace_where(
+            quarantined,
+            settings.table_path(CUSTOMERS_QUARANTINE),
+            f"ingest_date = '{day.isoformat()}'",
+            ["ingest_date"],
+        )
+    finally:
+        classified.unpersist()
+    summary = IngestSummary(
+        table=CUSTOMERS_TABLE,
+        ingest_date=day.isoformat(),
+        rows_read=rows_read,
+        accepted=accepted_n,
+        quarantined=sum(by_reason.values()),
+        duplicates_dropped=duplicates,
+        quarantined_by_reason=by_reason,
+        delta_version=version,
+        quarantine_version=q_version,
+    )
+    log.info("%s", summary)
+    return summary

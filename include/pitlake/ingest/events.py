@@ -1,0 +1,132 @@
+"""``landing/events/date=D/*.jsonl`` → ``bronze.events`` (partitioned by ``event_date``) and
+``quarantine.events``: rules 1-5 of :mod:`pitlake.ingest`; a run replaces exactly ``ingest_date = D``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+from pitlake.core import delta_io
+from pitlake.core.settings import Settings
+from pitlake.ingest.common import IngestSummary, counts, first_reason, landing_lines
+from pitlake.sources.vocabulary import EVENT_TYPES
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+EVENTS_TABLE = "bronze.events"
+EVENTS_QUARANTINE = "quarantine.events"
+
+
+def ingest_events(spark: SparkSession, settings: Settings, day: date, *, allow_empty: bool = False) -> IngestSummary:
+    """Ingest ``landing/events/date=<day>/`` into ``bronze.events`` and ``quarantine.events``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    lateness = settings.max_event_lateness_days
+    interval_end = F.lit(f"{(day + timedelta(days=1)).isoformat()} 00:00:00").cast("timestamp")
+    earliest = F.lit(f"{(day - timedelta(days=lateness)).isoformat()} 00:00:00").cast("timestamp")
+    schema = T.StructType(
+        [T.StructField(name, T.StringType()) for name in ("event_id", "event_type", "customer_id", "event_time")]
+        + [
+            T.StructField("amount", T.DoubleType()),
+            T.StructField("category", T.StringType()),
+            T.StructField("session_id", T.StringType()),
+            T.StructField("_corrupt_record", T.StringType()),
+        ]
+    )
+    lines = landing_lines(spark, settings.landing / "events" / f"date={day.isoformat()}", day, allow_empty)
+    parsed = lines.withColumn(
+        "p", F.from_json("line", schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
+    ).select("source_file", "line_number", "line", "p.*")
+    parsed = parsed.withColumn("ts", F.col("event_time").try_cast("timestamp"))
+    reason = first_reason(
+        [
+            ("malformed_record", F.col("_corrupt_record").isNotNull()),
+            ("missing_event_id", F.col("event_id").isNull() | (F.trim("event_id") == "")),
+            ("missing_customer_id", F.col("customer_id").isNull() | (F.trim("customer_id") == "")),
+            ("unparseable_event_time", F.col("ts").isNull()),
+            ("unknown_event_type", ~F.col("event_type").isin(*EVENT_TYPES) | F.col("event_type").isNull()),
+            ("negative_amount", F.col("amount") < 0),
+            ("event_time_after_interval", F.col("ts") >= interval_end),
+            ("too_late", F.col("ts") < earliest),
+        ]
+    )
+    classified = parsed.withColumn("reason", reason)
+    first = Window.partitionBy("event_id").orderBy("source_file", "line_number")
+    valid = F.col("reason").isNull()
+    classified = classified.withColumn(
+        "is_duplicate",
+        F.when(valid, F.row_number().over(first) > 1).otherwise(F.lit(False)),
+    )
+    bronze_path = settings.table_path(EVENTS_TABLE)
+    if delta_io.table_exists(spark, bronze_path):
+        # Already ingested on another arrival day inside the lateness window: a resend, not new data.
+        seen = (
+            delta_io.read(spark, bronze_path)
+            .where(
+                (F.col("event_date") >= F.lit(day - timedelta(days=lateness)))
+                & (F.col("event_date") <= F.lit(day))
+                & (F.col("ingest_date") != F.lit(day))
+            )
+            .select(F.col("event_id").alias("_seen_id"))
+            .distinct()
+        )
+        classified = (
+            classified.join(seen, classified["event_id"] == seen["_seen_id"], "left")
+            .withColumn("is_duplicate", F.col("is_duplicate") | (valid & F.col("_seen_id").isNotNull()))
+            .drop("_seen_id")
+        )
+    classified = classified.cache()
+    try:
+        rows_read = classified.count()
+        accepted_n, by_reason, duplicates = counts(classified)
+        accepted = classified.where(valid & ~F.col("is_duplicate")).select(
+            "event_id",
+            "event_type",
+            "customer_id",
+            F.col("ts").alias("event_time"),
+            F.to_date("ts").alias("event_date"),
+            "amount",
+            "category",
+            "session_id",
+            F.lit(day).alias("ingest_date"),
+            "source_file",
+            "line_number",
+        )
+        late_rows = accepted.where(F.col("event_date") < F.lit(day)).groupBy("event_date").count().collect()
+        version = delta_io.replace_where(accepted, bronze_path, f"ingest_date = '{day.isoformat()}'", ["event_date"])
+        quarantined = classified.where(~valid).select(
+            F.lit(day).alias("ingest_date"),
+            "source_file",
+            "line_number",
+            "reason",
+            "event_id",
+            F.col("line").alias("raw_line"),
+        )
+        q_version = delta_io.replace_where(
+            quarantined,
+            settings.table_path(EVENTS_QUARANTINE),
+            f"ingest_date = '{day.isoformat()}'",
+            ["ingest_date"],
+        )
+    finally:
+        classified.unpersist()
+    summary = IngestSummary(
+        table=EVENTS_TABLE,
+        ingest_date=day.isoformat(),
+        rows_read=rows_read,
+        accepted=accepted_n,
+        quarantined=sum(by_reason.values()),
+        duplicates_dropped=duplicates,
+        quarantined_by_reason=by_reason,
+        delta_version=version,
+        quarantine_version=q_version,
+        late_event_dates={r["event_date"].isoformat(): r["count"] for r in late_rows},
+    )
+    log.info("%s", summary)
+    return summary

@@ -1,0 +1,46 @@
+"""The frame of ``jobs/ingest_events.py`` and ``jobs/ingest_customers.py``: each arrival day of the
+interval in turn in one Spark session, then one validation gate over the interval at the last
+committed version."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from pitlake.core import job
+from pitlake.core.settings import Settings
+
+
+def main(stage: str, table: str, argv: Sequence[str] | None) -> int:
+    """``jobs/ingest_<x>.py``: ingest each arrival day of the interval in turn in one Spark session,
+    then one validation gate over the whole interval at the last committed version."""
+    parser = argparse.ArgumentParser(description=f"ingest arrival days of landing files into {table}")
+    job.add_interval_args(parser, "arrival day")
+    parser.add_argument("--allow-empty", action="store_true", help="record an empty day when no files arrived")
+
+    def body(args: argparse.Namespace, settings: Settings) -> tuple[str, dict[str, Any]]:
+        start, end = job.interval(args)  # a bad date: one line before Spark starts
+        from pitlake import ingest
+        from pitlake.core.dates import day_range
+        from pitlake.core.spark import get_spark
+        from pitlake.validation import gate
+
+        ingest_day = getattr(ingest, stage)
+        spark = get_spark(stage)
+        summaries = []
+        for day in day_range(start, end):
+            summary = ingest_day(spark, settings, day, allow_empty=args.allow_empty)
+            print(summary, flush=True)
+            summaries.append(summary.to_dict())
+        last = summaries[-1]
+        result = dict(last)
+        if start != end:
+            result = {"table": table, "delta_version": last["delta_version"], "days": summaries}
+        result["validation"] = [
+            gate(spark, settings, table, version=last["delta_version"], run_id=args.run_id,
+                 interval_start=start, interval_end=end)
+        ]  # fmt: skip
+        return (start.isoformat() if start == end else f"{start.isoformat()}..{end.isoformat()}"), result
+
+    return job.run(stage, parser, body, argv)

@@ -1,0 +1,386 @@
+"""The model registry: aliases ``challenger`` → gate → ``champion`` (the replaced one kept as ``previous``).
+
+The gate, on the challenger's own pinned evaluation snapshot (the champion is re-scored on the
+same rows, never compared by the metrics of its own, older evaluation window):
+
+1. floors: no ``suspected_leakage``, and ROC AUC >= ``quality_floor``;
+2. against the current champion (if any): ROC AUC >= champion + :data:`ROC_AUC_MARGIN`, and
+   PR AUC >= champion - :data:`PR_AUC_TOLERANCE` (better ranking must not cost the positives);
+3. pass → ``champion`` moves to the challenger, the old champion becomes ``previous`` and the
+   ``challenger`` alias is removed; fail → the version stays ``challenger``, champion unchanged.
+
+The metric checks run through ``mlflow.validate_evaluation_results``; the outcome is recorded as
+``gate.*`` tags on the version. :func:`promote` moves an alias by hand (promotion or rollback)
+and records who and why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pitlake.core import tracking
+from pitlake.core.dates import utc_now
+from pitlake.core.errors import ConfigError, InputError
+from pitlake.core.settings import Settings
+from pitlake.lineage import manifest as lineage
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+log = logging.getLogger(__name__)
+
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+ROC_AUC_MARGIN = 0.002
+PR_AUC_TOLERANCE = 0.01
+HISTORY_TAG = "promotion.history"
+HISTORY_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    passed: bool
+    floor_passed: bool
+    reasons: tuple[str, ...]
+    model: str
+    candidate_version: int
+    candidate_roc_auc: float
+    candidate_pr_auc: float
+    champion_version: int | None
+    champion_roc_auc: float | None  # re-scored on the candidate's evaluation rows
+    champion_pr_auc: float | None
+    quality_floor: float
+    floor_source: str
+    suspected_leakage: bool
+    margin: float
+    pr_auc_tolerance: float
+    decided_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def tags(self) -> dict[str, str]:
+        def num(v: float | None) -> str:
+            return "none" if v is None else f"{v:.6f}"
+
+        return {
+            "gate.outcome": "passed" if self.passed else "failed",
+            "gate.floor_passed": str(self.floor_passed).lower(),
+            "gate.reasons": " | ".join(self.reasons) if self.reasons else "all checks passed",
+            "gate.roc_auc": num(self.candidate_roc_auc),
+            "gate.pr_auc": num(self.candidate_pr_auc),
+            "gate.quality_floor": num(self.quality_floor),
+            "gate.floor_source": self.floor_source,
+            "gate.suspected_leakage": str(self.suspected_leakage).lower(),
+            "gate.champion_version": str(self.champion_version) if self.champion_version else "none",
+            "gate.champion_roc_auc": num(self.champion_roc_auc),
+            "gate.champion_pr_auc": num(self.champion_pr_auc),
+            "gate.margin": num(self.margin),
+            "gate.pr_auc_tolerance": num(self.pr_auc_tolerance),
+            "gate.decided_at": self.decided_at,
+        }
+
+
+def aliases(client: MlflowClient, name: str) -> dict[str, int]:
+    """The registered model's aliases → version ({} when the model is not registered)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        return {}
+    return {alias: int(v) for alias, v in (model.aliases or {}).items()}
+
+
+def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> int:
+    """Register ``model_uri`` as a new version of ``name`` with alias ``challenger``; returns the version."""
+    import mlflow
+
+    version = int(mlflow.register_model(model_uri, name, tags={**tags, "run_id": run_id}).version)
+    client.set_registered_model_alias(name, CHALLENGER, str(version))
+    return version
+
+
+def rescore(client: MlflowClient, name: str, version: int, x: pd.DataFrame, y: np.ndarray) -> tuple[float, float] | str:
+    """(ROC AUC, PR AUC) of version ``version`` on rows ``x``, or why it cannot be scored on them."""
+    import mlflow.sklearn
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import get_model_info
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    uri = f"models:/{name}/{version}"
+    try:
+        schema = get_model_info(uri).signature
+        columns = schema.inputs.input_names() if schema is not None else list(x.columns)
+        missing = [c for c in columns if c not in x.columns]
+        if missing:
+            return f"champion v{version} needs columns missing from this evaluation snapshot: {missing}"
+        model = mlflow.sklearn.load_model(uri)
+        scores = model.predict_proba(x[columns])[:, 1]
+    except (MlflowException, OSError, ValueError, KeyError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        return f"champion v{version} cannot be re-scored on this evaluation snapshot: {first}"
+    return float(roc_auc_score(y, scores)), float(average_precision_score(y, scores))
+
+
+def gate(
+    client: MlflowClient,
+    name: str,
+    version: int,
+    x_eval: pd.DataFrame,
+    y_eval: np.ndarray,
+    metrics: dict[str, float],
+    quality: lineage.QualityRecord,
+) -> GateDecision:
+    """Decide whether ``version`` replaces the champion (see the module docstring); changes nothing."""
+    import mlflow
+    from mlflow.models import MetricThreshold
+    from mlflow.models.evaluation import EvaluationResult
+    from mlflow.models.evaluation.validation import ModelValidationFailedException
+
+    roc, pr = float(metrics["roc_auc"]), float(metrics["pr_auc"])
+    floor = float(quality.quality_floor)
+    reasons: list[str] = [f"suspected leakage: {r}" for r in quality.leakage_reasons]
+    if quality.suspected_leakage and not reasons:
+        reasons.append("suspected leakage")
+    floor_passed = roc >= floor and not quality.suspected_leakage
+    champion = aliases(client, name).get(CHAMPION)
+    if champion == version:
+        champion = None
+    champion_metrics: tuple[float, float] | None = None
+    thresholds = {"roc_auc": MetricThreshold(threshold=floor, greater_is_better=True)}
+    if champion is not None:
+        rescored = rescore(client, name, champion, x_eval, y_eval)
+        if isinstance(rescored, str):
+            reasons.append(rescored + "; promote by hand if intended")
+        else:
+            champion_metrics = rescored
+            thresholds = {
+                "roc_auc": MetricThreshold(threshold=floor, min_absolute_change=ROC_AUC_MARGIN, greater_is_better=True),
+                "pr_auc": MetricThreshold(threshold=rescored[1] - PR_AUC_TOLERANCE, greater_is_better=True),
+            }
+    candidate = EvaluationResult(metrics={"roc_auc": roc, "pr_auc": pr}, artifacts={})
+    baseline = (
+        EvaluationResult(metrics={"roc_auc": champion_metrics[0], "pr_auc": champion_metrics[1]}, artifacts={})
+        if champion_metrics is not None
+        else None
+    )
+    try:
+        mlflow.validate_evaluation_results(thresholds, candidate, baseline)
+    except ModelValidationFailedException as err:
+        reasons += [line.strip() for line in str(err.message).splitlines() if line.strip()]
+    return GateDecision(
+        passed=not reasons,
+        floor_passed=floor_passed,
+        reasons=tuple(reasons),
+        model=name,
+        candidate_version=version,
+        candidate_roc_auc=roc,
+        candidate_pr_auc=pr,
+        champion_version=champion,
+        champion_roc_auc=champion_metrics[0] if champion_metrics else None,
+        champion_pr_auc=champion_metrics[1] if champion_metrics else None,
+        quality_floor=floor,
+        floor_source=quality.floor_source,
+        suspected_leakage=quality.suspected_leakage,
+        margin=ROC_AUC_MARGIN,
+        pr_auc_tolerance=PR_AUC_TOLERANCE,
+        decided_at=utc_now().isoformat(),
+    )
+
+
+def apply_gate(client: MlflowClient, name: str, decision: GateDecision) -> dict[str, int]:
+    """Record the decision as version tags and move the aliases; returns the aliases after."""
+    version = str(decision.candidate_version)
+    for key, value in decision.tags().items():
+        client.set_model_version_tag(name, version, key, value)
+    if decision.passed:
+        old = aliases(client, name).get(CHAMPION)
+        if old is not None and old != decision.candidate_version:
+            client.set_registered_model_alias(name, PREVIOUS, str(old))
+            client.set_model_version_tag(name, str(old), "demoted", f"to {PREVIOUS} by the gate for v{version}")
+        client.set_registered_model_alias(name, CHAMPION, version)
+        client.delete_registered_model_alias(name, CHALLENGER)
+        _append_history(client, name, version, CHAMPION, "gate", "passed the promotion gate", False, old)
+    return aliases(client, name)
+
+
+def _version(client: MlflowClient, name: str, version: int) -> ModelVersion:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version(name, str(version))
+    except MlflowException:
+        known = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+        raise ConfigError(f"model {name!r} has no version {version}; versions: {known or 'none'}") from None
+
+
+def _append_history(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    alias: str,
+    actor: str,
+    reason: str,
+    forced: bool,
+    replaced: int | None,
+) -> dict[str, Any]:
+    entry = {
+        "alias": alias,
+        "actor": actor,
+        "reason": reason,
+        "forced": forced,
+        "replaced_version": replaced,
+        "at": utc_now().isoformat(),
+    }
+    current = client.get_model_version(name, version).tags.get(HISTORY_TAG)
+    history = json.loads(current) if current else []
+    history = [*history, entry][-HISTORY_LIMIT:]
+    client.set_model_version_tag(name, version, HISTORY_TAG, json.dumps(history, sort_keys=True))
+    return entry
+
+
+def promote(
+    settings: Settings,
+    model: str,
+    version: int,
+    alias: str,
+    force: bool = False,
+    reason: str = "",
+    actor: str = "",
+) -> dict[str, Any]:
+    """Point ``alias`` of ``model`` at ``version`` by hand (promotion or rollback), recording who and why.
+
+    Moving ``champion`` keeps the replaced version as ``previous``, so a rollback is
+    ``promote(..., <previous version>, "champion", reason=..., actor=...)``. Without ``force``, a
+    version the gate flagged (suspected leakage, below the quality floor, or never gated) cannot
+    become champion.
+    """
+    if not actor.strip() or not reason.strip():
+        raise ConfigError("promote needs an actor and a reason: the registry records who moved an alias and why")
+    if not alias or not alias.replace("_", "").replace("-", "").isalnum():
+        raise ConfigError(f"alias {alias!r} must be a word such as champion, challenger or previous")
+    client = tracking.connect(settings)
+    mv = _version(client, model, version)
+    tags = mv.tags or {}
+    if alias == CHAMPION and not force:
+        if tags.get("gate.suspected_leakage") == "true":
+            raise ConfigError(
+                f"{model} v{version} is flagged suspected_leakage ({tags.get('gate.reasons', '')[:200]}): "
+                "it cannot become champion unless forced (--force) with a reason"
+            )
+        if tags.get("gate.floor_passed") != "true":
+            raise ConfigError(
+                f"{model} v{version} did not pass the quality floor (gate.floor_passed="
+                f"{tags.get('gate.floor_passed', 'missing')}): it cannot become champion unless forced (--force)"
+            )
+    current = aliases(client, model)
+    replaced = current.get(alias)
+    if replaced == version:
+        return {"model": model, "version": version, "alias": alias, "changed": False, "aliases": current}
+    if alias == CHAMPION and replaced is not None:
+        client.set_registered_model_alias(model, PREVIOUS, str(replaced))
+        client.set_model_version_tag(
+            model, str(replaced), "demoted", f"to {PREVIOUS} by {actor.strip()} for v{version}: {reason.strip()}"
+        )
+    client.set_registered_model_alias(model, alias, str(version))
+    if alias == CHAMPION and current.get(CHALLENGER) == version:
+        client.delete_registered_model_alias(model, CHALLENGER)
+    entry = _append_history(client, model, str(version), alias, actor.strip(), reason.strip(), force, replaced)
+    last = {
+        "promotion.alias": alias,
+        "promotion.actor": entry["actor"],
+        "promotion.reason": entry["reason"],
+        "promotion.forced": str(force).lower(),
+        "promotion.at": entry["at"],
+        "promotion.replaced_version": str(replaced) if replaced is not None else "none",
+    }
+    for key, value in last.items():
+        client.set_model_version_tag(model, str(version), key, value)
+    after = aliases(client, model)
+    log.info("%s: alias %s -> v%d (was %s) by %s: %s", model, alias, version, replaced, actor, reason)
+    return {
+        "model": model,
+        "version": version,
+        "alias": alias,
+        "changed": True,
+        "replaced_version": replaced,
+        "forced": force,
+        "actor": entry["actor"],
+        "reason": entry["reason"],
+        "aliases": after,
+    }
+
+
+def load_manifest(client: MlflowClient, run_id: str) -> lineage.LineageManifest | None:
+    """The lineage manifest of run ``run_id``; None when the run has none (a model not trained by pitlake)."""
+    import mlflow.artifacts
+
+    listed = {a.path for a in client.list_artifacts(run_id, "lineage")}
+    if lineage.MANIFEST_ARTIFACT not in listed:
+        return None
+    text = mlflow.artifacts.load_text(f"runs:/{run_id}/{lineage.MANIFEST_ARTIFACT}")
+    return lineage.read_manifest(text)
+
+
+def model_manifest(client: MlflowClient, name: str, version: int) -> lineage.LineageManifest:
+    mv = _version(client, name, version)
+    manifest = load_manifest(client, mv.run_id) if mv.run_id else None
+    if manifest is None:
+        raise InputError(
+            f"{name} v{version} has no {lineage.MANIFEST_ARTIFACT} in run {mv.run_id}: not trained by pitlake"
+        )
+    return manifest
+
+
+def pinned_versions(settings: Settings) -> dict[str, set[int]]:
+    """Every Delta table path → the versions a registered model version's lineage manifest pins.
+
+    The maintenance DAG must not VACUUM these away. A registry that cannot be read raises (the
+    guard fails closed); versions whose run has no manifest are not pitlake models and are skipped.
+    """
+    uri = tracking.tracking_uri(settings)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return {}  # no store yet: nothing was ever registered
+    client = tracking.connect(settings)
+    out: dict[str, set[int]] = {}
+    for registered in _all_registered_models(client):
+        for mv in _all_versions(client, registered):
+            if not mv.run_id:
+                continue
+            manifest = load_manifest(client, mv.run_id)
+            if manifest is None:
+                log.warning("%s v%s: run %s has no lineage manifest; not pinned", registered, mv.version, mv.run_id)
+                continue
+            for path, versions in manifest.pinned_paths().items():
+                out.setdefault(path, set()).update(versions)
+    return out
+
+
+def _all_registered_models(client: MlflowClient) -> list[str]:
+    names: list[str] = []
+    token = None
+    while True:
+        page = client.search_registered_models(max_results=100, page_token=token)
+        names += [m.name for m in page]
+        token = page.token
+        if not token:
+            return names
+
+
+def _all_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
+    versions: list[ModelVersion] = []
+    token = None
+    while True:
+        page = client.search_model_versions(f"name='{name}'", max_results=200, page_token=token)
+        versions += list(page)
+        token = page.token
+        if not token:
+            return versions

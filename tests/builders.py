@@ -1,0 +1,194 @@
+"""Test data builders shared by the test modules: table schemas (DDLs), rows, landing files, Delta
+writers and delta-rs readers. Test modules import from here (and from ``tests.services.processes``),
+never from each other.
+
+Nothing here starts Spark: the writers take the caller's session, the readers use delta-rs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pitlake.core.settings import Settings
+
+T = datetime.fromisoformat
+
+# --------------------------------------------------------------------------- table schemas (DDLs)
+
+EVENTS_DDL = (
+    "event_id string, event_type string, customer_id string, event_time timestamp, event_date date, "
+    "amount double, category string, session_id string, ingest_date date, source_file string, line_number bigint"
+)
+CUSTOMERS_DDL = (
+    "customer_id string, segment string, country string, loyalty_tier string, signup_date date, "
+    "valid_from timestamp, valid_to timestamp, is_current boolean, ingest_date date, source_file string, "
+    "line_number bigint"
+)
+# features.customer_activity as customer_activity v1 writes it (the view's features in declaration order).
+ACTIVITY_DDL = (
+    "customer_id string, feature_time timestamp, feature_date date, computed_at timestamp, "
+    "count_page_views_1d bigint, count_page_views_7d bigint, count_page_views_28d bigint, "
+    "count_add_to_carts_1d bigint, count_add_to_carts_7d bigint, count_add_to_carts_28d bigint, "
+    "count_purchases_7d bigint, count_purchases_28d bigint, sum_purchase_amount_7d double, "
+    "sum_purchase_amount_28d double, avg_purchase_amount_28d double, count_distinct_categories_28d bigint, "
+    "days_since_last_purchase int, cart_to_purchase_ratio_28d double, last_purchase_time timestamp"
+)
+PROFILE_DDL = (
+    "customer_id string, feature_time timestamp, feature_date date, computed_at timestamp, segment string, "
+    "country string, loyalty_tier string, tenure_days int"
+)
+LABELS_DDL = "customer_id string, label_time timestamp, label_date date, label int"
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def event(eid, kind, cust, ts, amount=None, category="books", ingest=None):
+    """A bronze.events row (``EVENTS_DDL``) at ``ts``, ingested that day unless ``ingest`` says otherwise."""
+    t = T(ts)
+    return (eid, kind, cust, t, t.date(), amount, category, "s", ingest or t.date(), "f", 1)
+
+
+# --------------------------------------------------------------------------- Delta writers (Spark)
+
+
+def save_delta(df: Any, path: str, *, mode: str, partition_by: str | None = None) -> None:
+    """Write a DataFrame as a Delta table at ``path``. ``mode``: append, overwrite or error (Spark's
+    default: the table must not exist yet)."""
+    writer = df.write.format("delta").mode(mode)
+    if partition_by:
+        writer = writer.partitionBy(partition_by)
+    writer.save(path)
+
+
+def write_table(
+    spark: Any,
+    settings: Settings,
+    table: str,
+    rows: list[tuple[Any, ...]],
+    ddl: str,
+    *,
+    mode: str,
+    partition_by: str | None = None,
+) -> None:
+    """Write ``rows`` (in ``ddl``'s column order) to the lake table ``table`` (``layer.name``) of ``settings``."""
+    save_delta(spark.createDataFrame(rows, ddl), settings.table_path(table), mode=mode, partition_by=partition_by)
+
+
+# --------------------------------------------------------------------------- landing files
+
+
+def write_landing(settings: Settings, source: str, day: str, lines: list[str], part: int = 0) -> Path:
+    """One landing file ``<landing>/<source>/date=<day>/part-<part>.jsonl`` holding ``lines``."""
+    folder = settings.landing / source / f"date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"part-{part:04d}.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+D1, D2 = "2026-01-01", "2026-01-02"
+
+
+def landing_event(event_id: str, time_: str, event_type: str = "page_view", amount: float | None = None) -> str:
+    """A landing events line (JSON) of customer c1 or c2 (by the id's number)."""
+    record: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "customer_id": f"c{int(event_id[1:]) % 2 + 1}",
+        "event_time": time_,
+        "category": "books",
+        "session_id": f"s-{event_id}",
+    }
+    if amount is not None:
+        record["amount"] = amount
+    return json.dumps(record)
+
+
+def landing_d1(settings: Settings) -> None:
+    """D1: 3 valid events, 1 malformed line (quarantined)."""
+    write_landing(
+        settings,
+        "events",
+        D1,
+        [
+            landing_event("e1", "2026-01-01T08:00:00Z"),
+            landing_event("e2", "2026-01-01T09:00:00Z", "add_to_cart"),
+            landing_event("e3", "2026-01-01T10:00:00Z", "purchase", 20.0),
+            "{not json",
+        ],
+    )
+
+
+def landing_d2(settings: Settings) -> None:
+    """D2: 4 valid events (one late, into event_date D1), 1 resent line (duplicate), 1 negative amount."""
+    write_landing(
+        settings,
+        "events",
+        D2,
+        [
+            landing_event("e4", "2026-01-02T08:00:00Z"),
+            landing_event("e5", "2026-01-02T09:00:00Z", "purchase", 5.5),
+            landing_event("e6", "2026-01-02T10:00:00Z", "add_to_cart"),
+            landing_event("e7", "2026-01-01T23:30:00Z"),  # late: lands in event_date 2026-01-01
+            landing_event("e4", "2026-01-02T08:00:00Z"),  # resent in the same drop: a duplicate
+            landing_event("e8", "2026-01-02T11:00:00Z", "purchase", -1.0),  # quarantined: negative_amount
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- Delta readers (delta-rs, no Spark)
+
+
+def parquet_files(table: Path) -> set[Path]:
+    return set(table.rglob("*.parquet"))
+
+
+def referenced_files(table: Path) -> set[Path]:
+    """The data files of the table's current version."""
+    from deltalake import DeltaTable
+
+    return {Path(uri.removeprefix("file://")).resolve() for uri in DeltaTable(str(table)).file_uris()}
+
+
+def log_versions(table: Path) -> list[int]:
+    return sorted(int(p.stem) for p in (table / "_delta_log").glob("*.json"))
+
+
+def bronze_rows(table: Path) -> list[dict[str, Any]]:
+    """bronze.events rows as dicts, by event_id."""
+    from deltalake import DeltaTable
+
+    return sorted(DeltaTable(str(table)).to_pyarrow_table().to_pylist(), key=lambda r: r["event_id"])
+
+
+def table_rows(path: Path, *, drop: Collection[str]) -> list[tuple[tuple[str, Any], ...]]:
+    """A Delta table's rows for comparing two builds of the same data: each row a tuple of
+    ``(column, value)`` pairs by column name, the rows sorted.
+
+    Columns in ``drop`` (where or when a row was written) are left out; ``source_file``, when kept, is
+    reduced to the file name (the two homes differ). Floats are rounded to 9 decimals: a sum's last bits
+    depend on the order Spark adds the partial sums in (1547.71 vs 1547.7100000000003); NaN becomes the
+    text ``"nan"`` so that equal rows compare equal.
+    """
+    from deltalake import DeltaTable
+
+    out = []
+    for row in DeltaTable(str(path)).to_pyarrow_table().to_pylist():
+        items = []
+        for key in sorted(row):
+            if key in drop:
+                continue
+            value = row[key]
+            if key == "source_file" and value is not None:
+                value = value.rsplit("/", 1)[-1]
+            elif isinstance(value, float):
+                value = "nan" if math.isnan(value) else round(value, 9)
+            items.append((key, value))
+        out.append(tuple(items))
+    return sorted(out, key=repr)
