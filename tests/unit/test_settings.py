@@ -33,7 +33,7 @@ def test_environment_overrides(monkeypatch, tmp_path):
 
 def test_bad_values_say_what_is_wrong(monkeypatch):
     monkeypatch.setenv("PITLAKE_SPARK_CONF", "nonsense")
-    with pytest.raises(ValueError, match="must be key=value"):
+    with pytest.raises(ConfigError, match="must be key=value"):
         settings.load()
     with pytest.raises(ValueError, match=r"layer\.table"):
         settings.Settings(home=settings.REPO_ROOT, spark_master=None).table_path("events")
@@ -66,3 +66,64 @@ def test_the_local_airflow_waits_for_sqlite_locks_and_leaves_other_databases_alo
     sqlite3.connect(":memory:", **connect_args).close()
     postgres = airflow_env(s, {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://a@db/airflow"})
     assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS" not in postgres
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "PITLAKE_MAX_EVENT_LATENESS_DAYS",
+            "three",
+            r"^PITLAKE_MAX_EVENT_LATENESS_DAYS='three' must be a whole number",
+        ),
+        ("PITLAKE_MAX_EVENT_LATENESS_DAYS", "-1", r"^PITLAKE_MAX_EVENT_LATENESS_DAYS='-1' must be at least 0"),
+        ("PITLAKE_DEMO_CUSTOMERS", "0", r"^PITLAKE_DEMO_CUSTOMERS='0' must be at least 1"),
+        ("PITLAKE_DEFECT_RATE", "nan", r"^PITLAKE_DEFECT_RATE='nan' must be a number from 0 to 1"),
+        ("PITLAKE_DEFECT_RATE", "1.5", r"^PITLAKE_DEFECT_RATE='1.5' must be a number from 0 to 1"),
+        ("PITLAKE_SPARK_CONF", "spark.a=1,oops", r"^PITLAKE_SPARK_CONF entry 'oops' must be key=value"),
+        ("PITLAKE_ENGINE_PORT", "99999", r"^PITLAKE_ENGINE_PORT='99999' must be a TCP port number"),
+    ],
+)
+def test_a_bad_environment_value_is_one_config_error_naming_it(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message) as err:
+        settings.load()
+    assert "\n" not in str(err.value)
+
+
+def test_a_job_with_a_bad_environment_value_exits_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    env = {"PITLAKE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PITLAKE_MAX_EVENT_LATENESS_DAYS": "3d"}
+    out = subprocess.run(
+        [sys.executable, str(settings.REPO_ROOT / "jobs" / "ingest_events.py"), "--date", "2026-01-01"],
+        capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == (
+        "pitlake ingest_events: error: PITLAKE_MAX_EVENT_LATENESS_DAYS='3d' must be a whole number (default 3): "
+        "fix or unset it"
+    )
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "..", "a/b", ".hidden", "x'); drop", ""])
+def test_names_from_the_command_line_cannot_leave_their_folder(tmp_path, bad):
+    from pitlake.core.job import result_path
+    from pitlake.core.names import check_name
+    from pitlake.training_set.manifest import read_manifest
+
+    home = settings.Settings(home=tmp_path, spark_master=None)
+    with pytest.raises(ConfigError, match="is not a valid name"):
+        check_name(bad, "model name")
+    with pytest.raises(ConfigError, match=r"^training set id .* is not a valid name"):
+        read_manifest(home, "purchase_propensity", bad)
+    path = result_path(home, "reproduce", f"{bad}-v1")
+    assert path.resolve().parent == (tmp_path / "runs" / "reproduce").resolve()
+
+
+def test_safe_names_pass_unchanged():
+    from pitlake.core.names import check_name
+
+    assert check_name("purchase_propensity", "model name") == "purchase_propensity"
+    assert check_name("3f9a0c1d2e4b5a67", "training set id") == "3f9a0c1d2e4b5a67"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +25,10 @@ RESULT_PREFIX = "PITLAKE_RESULT "
 
 
 def result_path(settings: settings_mod.Settings, stage: str, key: str) -> Path:
-    return settings.runs_dir / stage / f"{key}.json"
+    """``runs/<stage>/<key>.json``; characters of ``key`` outside a file name's safe set become ``_``, so a
+    key built from arguments (a model name, a training set id) never points outside ``runs/<stage>``."""
+    safe = re.sub(r"[^A-Za-z0-9_.:=-]", "_", key).lstrip(".") or "_"
+    return settings.runs_dir / stage / f"{safe}.json"
 
 
 def write_result(path: Path, result: dict[str, Any]) -> None:
@@ -98,11 +102,11 @@ def run(
     parser.add_argument("--run-id", default="manual", help="the Airflow run id, recorded with validation results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = settings_mod.load()
     started = time.monotonic()
     from pitlake.core.spark import engine_lost, release
 
     try:
+        settings = settings_mod.load()  # a bad environment value: one line, like a bad argument
         key, result = body(args, settings)
     except PitlakeError as err:
         report = getattr(err, "report", None)

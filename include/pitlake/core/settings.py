@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pitlake.core.errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 DELTA_VERSION = "4.4.0"
@@ -108,7 +110,7 @@ def _parse_conf(raw: str | None) -> dict[str, str]:
             continue
         key, sep, value = item.partition("=")
         if not sep:
-            raise ValueError(f"PITLAKE_SPARK_CONF entry {item!r} must be key=value")
+            raise ConfigError(f"PITLAKE_SPARK_CONF entry {item!r} must be key=value (entries separated by commas)")
         conf[key.strip()] = value.strip()
     return conf
 
@@ -120,11 +122,11 @@ def load() -> Settings:
         home=home,
         spark_master=_env("PITLAKE_SPARK_MASTER"),
         spark_conf=_parse_conf(_env("PITLAKE_SPARK_CONF")),
-        demo_seed=int(_env("PITLAKE_DEMO_SEED", "7") or 7),
-        demo_customers=int(_env("PITLAKE_DEMO_CUSTOMERS", "2000") or 2000),
+        demo_seed=_int("PITLAKE_DEMO_SEED", 7, minimum=0),
+        demo_customers=_int("PITLAKE_DEMO_CUSTOMERS", 2000, minimum=1),
         demo_start=_env("PITLAKE_DEMO_START", "2026-01-01") or "2026-01-01",
-        defect_rate=float(_env("PITLAKE_DEFECT_RATE", "0.01") or 0.01),
-        max_event_lateness_days=int(_env("PITLAKE_MAX_EVENT_LATENESS_DAYS", "3") or 3),
+        defect_rate=_fraction("PITLAKE_DEFECT_RATE", 0.01),
+        max_event_lateness_days=_int("PITLAKE_MAX_EVENT_LATENESS_DAYS", 3, minimum=0),
         mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI"),
         driver_java_options=_env("PITLAKE_DRIVER_JAVA_OPTIONS", "") or "",
         engine=_engine_kind(_env("PITLAKE_ENGINE", "connect") or "connect"),
@@ -137,15 +139,45 @@ def load() -> Settings:
     )
 
 
+def _int(name: str, default: int, *, minimum: int) -> int:
+    """Environment variable ``name`` as an integer >= ``minimum``; a one-line ConfigError otherwise."""
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} must be a whole number (default {default}): fix or unset it") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum} (default {default}): fix or unset it")
+    return value
+
+
+def _fraction(name: str, default: float) -> float:
+    """Environment variable ``name`` as a number in [0, 1]; a one-line ConfigError otherwise."""
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise ConfigError(f"{name}={raw!r} must be a number from 0 to 1 (default {default}): fix or unset it")
+    return value
+
+
 def _engine_kind(raw: str) -> str:
     if raw not in ("connect", "classic"):
-        raise ValueError(f"PITLAKE_ENGINE={raw!r} must be 'connect' (the warm engine) or 'classic' (a JVM per process)")
+        raise ConfigError(
+            f"PITLAKE_ENGINE={raw!r} must be 'connect' (the warm engine) or 'classic' (a JVM per process)"
+        )
     return raw
 
 
 def _port(raw: str) -> int:
     if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ValueError(f"PITLAKE_ENGINE_PORT={raw!r} must be a TCP port number (1-65535)")
+        raise ConfigError(f"PITLAKE_ENGINE_PORT={raw!r} must be a TCP port number (1-65535)")
     return int(raw)
 
 

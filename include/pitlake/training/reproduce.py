@@ -54,6 +54,9 @@ def check_pins_readable(inputs: tuple[InputRecord, ...], model: str, version: in
 
 def preflight(settings: Settings, model_name: str, version: int) -> LineageManifest:
     """The version's lineage manifest, after checking its pins are still readable (no Spark needed)."""
+    from pitlake.core.names import check_name
+
+    check_name(model_name, "model name")  # it goes into a registry filter and the result's file name
     manifest = registry.model_manifest(tracking.connect(settings), model_name, version)
     check_pins_readable(manifest.inputs, model_name, version)
     return manifest

@@ -96,6 +96,9 @@ def write_manifest(manifest: TrainingSetManifest) -> Path:
 
 
 def read_manifest(settings: Settings, use_case: str, training_set_id: str) -> TrainingSetManifest:
+    from pitlake.core.names import check_name
+
+    check_name(training_set_id, "training set id")
     path = manifest_dir(settings, use_case) / f"{training_set_id}.json"
     if not path.exists():
         raise InputError(f"no manifest for training set {training_set_id!r} of {use_case} at {path}")
