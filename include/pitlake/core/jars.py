@@ -1,11 +1,15 @@
-"""Resolve the Delta Lake jars from Maven Central once, into ``$PITLAKE_HOME/jars``.
+"""Resolve the Delta Lake jars from Maven Central once, into ``$PITLAKE_HOME/jars``, and check them.
 
 First choice is Spark's own Ivy resolver (only Java needed); Maven's ``dependency:copy`` is
 the fallback where Ivy cannot reach the repository. Later Spark starts only read the folder.
+Every jar must have the SHA-256 recorded in ``conf/delta-jars.sha256`` (checked against Maven
+Central's published SHA-1 when recorded): after a download a mismatch deletes the jar and fails,
+and ``make install`` re-checks the jars already there.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import subprocess
@@ -30,6 +34,40 @@ spark.stop()
 
 
 _WANTED_PREFIXES = ("delta-spark_", "delta-storage-")
+CHECKSUMS = settings_mod.REPO_ROOT / "conf" / "delta-jars.sha256"
+
+
+def expected_checksums(path: Path = CHECKSUMS) -> dict[str, str]:
+    """``{jar file name: sha256}`` from a ``sha256sum``-format file."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            digest, name = line.split()
+            out[name.lstrip("*")] = digest.lower()
+    return out
+
+
+def verify_jars(jars_dir: Path, expected: dict[str, str] | None = None, *, delete_bad: bool = False) -> None:
+    """Every Delta jar in ``jars_dir`` has its recorded SHA-256; a one-line :class:`ConfigError` otherwise."""
+    expected = expected_checksums() if expected is None else expected
+    for jar in sorted(jars_dir.glob("*.jar")):
+        if not jar.name.startswith(_WANTED_PREFIXES):
+            continue
+        want = expected.get(jar.name)
+        if want is None:
+            raise ConfigError(
+                f"{jar} has no SHA-256 recorded in {CHECKSUMS.name}: record the checksum of the version in use "
+                f"(pitlake expects Delta {settings_mod.DELTA_VERSION}) or remove the jar"
+            )
+        got = hashlib.sha256(jar.read_bytes()).hexdigest()
+        if got != want:
+            if delete_bad:
+                jar.unlink()
+            raise ConfigError(
+                f"{jar.name} has SHA-256 {got}, expected {want} ({CHECKSUMS.name}): "
+                + ("deleted it; " if delete_bad else f"delete {jar} and ")
+                + "rerun `make install` to download it again"
+            )
 
 
 def _have_all(jars_dir: Path) -> bool:
@@ -82,6 +120,7 @@ def ensure_delta_jars(settings: settings_mod.Settings | None = None) -> list[Pat
     s = settings or settings_mod.load()
     s.jars_dir.mkdir(parents=True, exist_ok=True)
     if _have_all(s.jars_dir):
+        verify_jars(s.jars_dir)
         return s.delta_jars()
     check_java()
     if not (_resolve_with_ivy(s.jars_dir) and _have_all(s.jars_dir)) and not (
@@ -91,4 +130,5 @@ def ensure_delta_jars(settings: settings_mod.Settings | None = None) -> list[Pat
             f"could not download {', '.join(settings_mod.DELTA_PACKAGES)} from Maven Central: check network access "
             f"to the Maven repository, or copy the two jars into {s.jars_dir}"
         )
+    verify_jars(s.jars_dir, delete_bad=True)
     return s.delta_jars()
