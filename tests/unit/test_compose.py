@@ -128,7 +128,7 @@ def test_airflow_services_run_the_pitlake_image_with_the_local_executor(services
     }
     for name, command in expected_command.items():
         assert services[name].get("command") == command, f"{name} must run `airflow {command}`"
-    assert "8080:8080" in [str(p) for p in services["airflow-apiserver"].get("ports", [])]
+    assert "127.0.0.1:8080:8080" in [_interpolate(str(p), {}) for p in services["airflow-apiserver"].get("ports", [])]
     for name in (*AIRFLOW_SERVICES, *SPARK_SERVICES, "mlflow"):
         assert services[name].get("image") == "pitlake:local", f"{name} must run the image built from the Dockerfile"
         if name in AIRFLOW_SERVICES:
@@ -213,7 +213,7 @@ def test_mlflow_tracking_uri_points_at_the_mlflow_service(services: dict[str, di
     assert '_env("MLFLOW_TRACKING_URI")' in settings_src
     for name in AIRFLOW_SERVICES:
         assert _environment(services[name]).get("MLFLOW_TRACKING_URI") == "http://mlflow:5000", name
-    assert "5000:5000" in [str(p) for p in services["mlflow"].get("ports", [])]
+    assert "127.0.0.1:5000:5000" in [str(p) for p in services["mlflow"].get("ports", [])]
 
 
 def test_every_compose_variable_is_in_env_example() -> None:
@@ -314,3 +314,70 @@ def test_docker_compose_config_is_valid() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_published_ports_bind_to_loopback_unless_env_says_otherwise(services: dict[str, dict[str, Any]]) -> None:
+    published = {name: [str(p) for p in svc.get("ports") or []] for name, svc in services.items() if svc.get("ports")}
+    assert published, "expected the UIs to be published"
+    for name, ports in published.items():
+        for port in ports:
+            assert _interpolate(port, {}).startswith("127.0.0.1:"), f"{name} publishes {port} beyond this machine"
+            opened = _interpolate(port, {"PITLAKE_BIND_ADDRESS": "0.0.0.0"})
+            # MLflow has no login here: it stays on loopback whatever .env says.
+            assert opened.startswith("127.0.0.1:") == (name == "mlflow"), (name, port)
+
+
+def test_demo_mode_is_off_unless_env_turns_it_on(services: dict[str, dict[str, Any]]) -> None:
+    for name in (*AIRFLOW_SERVICES, *SPARK_SERVICES):
+        raw = _environment(services[name]).get("PITLAKE_DEMO")
+        assert raw is not None and _interpolate(raw, {}) == "0", (name, raw)
+    assert _env_example()["PITLAKE_DEMO"] == "0"
+
+
+def test_the_airflow_password_file_is_only_on_airflow_volumes(services: dict[str, dict[str, Any]]) -> None:
+    path = _environment(services["airflow-apiserver"])["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    holders = {
+        name: source
+        for name, svc in services.items()
+        for source, target, _ in _volumes(svc)
+        if path.startswith(target.rstrip("/") + "/")
+    }
+    assert set(holders) == set(AIRFLOW_SERVICES), holders  # not spark-*, not mlflow
+    assert all(source == "airflow-secrets" for source in holders.values()), holders
+    assert not path.startswith(LAKE_PATH + "/")
+
+
+def test_airflow_init_checks_the_secrets_before_anything_else(services: dict[str, dict[str, Any]]) -> None:
+    script = services["airflow-init"]["command"][-1]
+    steps = [line.strip() for line in script.splitlines() if line.strip()]
+    assert steps[:2] == ["set -euo pipefail", "/entrypoint python -m pitlake.airflow.secrets_check"], steps[:3]
+    env = _environment(services["airflow-init"])
+    from pitlake.airflow.secrets_check import FERNET, SECRETS
+
+    assert set(SECRETS) | {FERNET[0]} <= set(env), "airflow-init must see every secret it checks"
+
+
+def test_the_secrets_check_refuses_the_example_values_and_accepts_real_ones() -> None:
+    from cryptography.fernet import Fernet
+    from pitlake.airflow.secrets_check import problems
+
+    example = _env_example()
+    as_in_container = {
+        "POSTGRES_PASSWORD": example["POSTGRES_PASSWORD"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": example["AIRFLOW_JWT_SECRET"],
+        "AIRFLOW__API__SECRET_KEY": example["AIRFLOW_API_SECRET_KEY"],
+        "_AIRFLOW_WWW_USER_PASSWORD": example["_AIRFLOW_WWW_USER_PASSWORD"],
+        "AIRFLOW__CORE__FERNET_KEY": example["AIRFLOW_FERNET_KEY"],
+    }
+    found = problems(as_in_container)
+    assert [line.split(" ")[0] for line in found] == [
+        "POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "_AIRFLOW_WWW_USER_PASSWORD",
+        "AIRFLOW_FERNET_KEY",
+    ]  # fmt: skip
+    assert "is not a Fernet key" in found[-1] and "'change-me'" in found[0]
+    good = {k: "s3cr3t-" + k.lower() for k in as_in_container} | {
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode()
+    }
+    assert problems(good) == []
+    assert len(problems(good | {"AIRFLOW__CORE__FERNET_KEY": "dG9vIHNob3J0"})) == 1  # base64, but not 32 bytes
+    assert len(problems(good | {"POSTGRES_PASSWORD": ""})) == 1
