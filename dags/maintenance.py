@@ -21,7 +21,11 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag
 from pitlake.airflow.callbacks import default_args
 from pitlake.airflow.operators import PitlakeSparkSubmitOperator
 
-ARGS = ["--retain-hours", "{{ params.retain_hours }}", "--dry-run={{ params.dry_run | string | lower }}"]
+ARGS = [
+    "--retain-hours", "{{ params.retain_hours }}",
+    "--dry-run={{ params.dry_run | string | lower }}",
+    "--allow-short-retention={{ params.allow_short_retention | string | lower }}",
+]  # fmt: skip
 
 
 @dag(
@@ -35,6 +39,9 @@ ARGS = ["--retain-hours", "{{ params.retain_hours }}", "--dry-run={{ params.dry_
     params={
         "retain_hours": Param(168, type="integer", minimum=0, description="VACUUM retention for unpinned files"),
         "dry_run": Param(False, type="boolean", description="report what would be vacuumed, change nothing"),
+        "allow_short_retention": Param(
+            False, type="boolean", description="allow retain_hours below 168: only when no pitlake job is running"
+        ),
     },
     default_args=default_args(retries=1, retry_delay=timedelta(minutes=5), max_retry_delay=timedelta(minutes=30)),
 )

@@ -19,16 +19,23 @@ def main(argv: list[str] | None = None) -> int:
         help="change nothing; report what VACUUM would delete (--dry-run, or --dry-run=true/false)",
     )  # fmt: skip
 
-    def body(args, settings):
-        from pitlake.core.errors import ConfigError
+    parser.add_argument(
+        "--allow-short-retention", nargs="?", const="true", default="false", choices=["true", "false"],
+        help="allow --retain-hours below Delta's default (168): only when no job writes or reads the lake",
+    )  # fmt: skip
 
-        if args.retain_hours < 0:
-            raise ConfigError(f"--retain-hours {args.retain_hours:g} is negative: give 0 or more hours")
+    def body(args, settings):
+        from pitlake.maintenance.compact import check_retention, run_maintenance
+
+        allow_short = args.allow_short_retention == "true"
+        check_retention(args.retain_hours, allow_short)  # one line before Spark starts
         from pitlake.core.spark import get_spark
-        from pitlake.maintenance.compact import run_maintenance
 
         dry_run = args.dry_run == "true"
-        result = run_maintenance(get_spark("maintenance"), settings, retain_hours=args.retain_hours, dry_run=dry_run)
+        result = run_maintenance(
+            get_spark("maintenance"), settings, retain_hours=args.retain_hours, dry_run=dry_run,
+            allow_short_retention=allow_short,
+        )  # fmt: skip
         for name, t in result["tables"].items():
             print(
                 f"{name}: v{t['version_before']} -> v{t['version_after']}, retain {t['retain_hours']:g}h, "

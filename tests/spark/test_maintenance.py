@@ -37,7 +37,7 @@ def test_vacuum_keeps_pinned_versions_and_removes_unpinned(spark, lake, monkeypa
         return maintain_table(spark_, *args, **kwargs)
 
     monkeypatch.setattr(maintenance, "maintain_table", recording)
-    result = maintenance.run_maintenance(spark, lake, retain_hours=0)
+    result = maintenance.run_maintenance(spark, lake, retain_hours=0, allow_short_retention=True)
     assert listing and set(listing) == {"2"}  # one task per core of the local[2] test session
     toy = result["tables"]["features.toy"]
     assert toy["version_before"] == 2
@@ -56,14 +56,16 @@ def test_vacuum_keeps_pinned_versions_and_removes_unpinned(spark, lake, monkeypa
     listing.clear()
     spark.conf.set(maintenance.LISTING_PARALLELISM, "3")  # a session's own choice is kept
     try:
-        dry = maintenance.run_maintenance(spark, lake, retain_hours=0, dry_run=True)["tables"]["features.toy"]
+        dry = maintenance.run_maintenance(spark, lake, retain_hours=0, dry_run=True, allow_short_retention=True)[
+            "tables"
+        ]["features.toy"]
         assert set(listing) == {"3"} and spark.conf.get(maintenance.LISTING_PARALLELISM) == "3"
     finally:
         spark.conf.unset(maintenance.LISTING_PARALLELISM)
     assert dry["vacuum_files_to_delete"] > 0 and not dry["vacuumed"]
     assert dry["version_after"] == dry["version_before"] and dry["data_files_after"] == dry["data_files_before"]
     assert _rows(spark, path, 0) == [(1, "a"), (2, "b")]  # a dry run changes nothing
-    result = maintenance.run_maintenance(spark, lake, retain_hours=0)
+    result = maintenance.run_maintenance(spark, lake, retain_hours=0, allow_short_retention=True)
     toy = result["tables"]["features.toy"]
     assert toy["pinned_versions"] == [] and toy["retain_hours"] == 0 and toy["vacuumed"]
     assert toy["data_files_after"] < toy["data_files_before"]
@@ -80,3 +82,27 @@ def test_interval_hours():
     assert maintenance.interval_hours("1 week", 0) == 168
     assert maintenance.interval_hours(None, 720) == 720
     assert maintenance.interval_hours("soon", 5) == 5
+
+
+@pytest.mark.parametrize("hours", [0, 24, 167.5])
+def test_a_retention_below_deltas_default_is_refused_before_anything_runs(lake, hours):
+    from pitlake.core.errors import InputError
+
+    with pytest.raises(InputError, match=rf"^--retain-hours {hours:g} is below Delta's default of 168 hours: "):
+        maintenance.run_maintenance(None, lake, retain_hours=hours)  # no Spark session: refused first
+
+
+def test_the_maintenance_job_refuses_a_short_retention_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from pitlake.core.settings import REPO_ROOT
+
+    out = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "jobs" / "maintenance.py"), "--retain-hours", "1"],
+        capture_output=True, text=True, check=False,
+        env={"PITLAKE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().startswith("pitlake maintenance: error: --retain-hours 1 is below Delta's default")
+    assert len(out.stderr.strip().splitlines()) == 1

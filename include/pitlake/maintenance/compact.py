@@ -224,16 +224,37 @@ def maintain_table(
     return out
 
 
+def check_retention(retain_hours: float, allow_short_retention: bool = False) -> None:
+    """A one-line :class:`InputError` for a negative retention, or one below Delta's default without
+    ``allow_short_retention`` (files a running job still writes or reads could be deleted)."""
+    if retain_hours < 0:
+        raise InputError(f"--retain-hours {retain_hours:g} is negative: give 0 or more hours")
+    if retain_hours < DEFAULT_DELETED_FILE_RETENTION_HOURS and not allow_short_retention:
+        raise InputError(
+            f"--retain-hours {retain_hours:g} is below Delta's default of {DEFAULT_DELETED_FILE_RETENTION_HOURS:g} "
+            "hours: VACUUM could delete files a running job still writes or reads; pass --allow-short-retention "
+            "only when no pitlake job is running"
+        )
+
+
 def run_maintenance(
-    spark: SparkSession, settings: Settings, *, retain_hours: float = 168, dry_run: bool = False
+    spark: SparkSession,
+    settings: Settings,
+    *,
+    retain_hours: float = DEFAULT_DELETED_FILE_RETENTION_HOURS,
+    dry_run: bool = False,
+    allow_short_retention: bool = False,
 ) -> dict[str, Any]:
     """OPTIMIZE and VACUUM every Delta table of the lake; pinned versions stay readable.
 
     Returns ``{"tables": {name: {...}}, ...}`` with, per table: the versions before and after, the
     retention VACUUM used, the pinned versions kept and the table properties raised.
+
+    A retention below Delta's default (168 hours) can delete files that a job still writing or
+    reading needs; it is refused, before anything runs, unless ``allow_short_retention`` says the
+    operator knows no job is running.
     """
-    if retain_hours < 0:
-        raise InputError(f"--retain-hours {retain_hours} is negative: give 0 or more hours")
+    check_retention(retain_hours, allow_short_retention)
     pins = {_norm(p): set(v) for p, v in pinned_versions(settings).items()}  # fails closed: raises if unreadable
     tables: dict[str, Any] = {}
     # Unless the session chose a listing parallelism, list with one task per core for the duration.
