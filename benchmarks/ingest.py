@@ -94,7 +94,8 @@ def run(ctx: Context) -> Section:
     ingest = _ingest_rows(ctx, target)
     parse = dag_parse_rows(ctx)
     body = (
-        f"One landing day of ~{target:,} events (1% defects of every kind) on `local[2]`, "
+        f"One landing day from the demo generator sized for ~{target:,} events (it writes the landing lines "
+        "below; 1% defects of every kind) on `local[2]`, "
         "driver memory 8g; baseline best of two, `ingest_events` single runs "
         "(the rerun shows the idempotent replace).\n\n"
         + table(["measure", "value"], ingest)

@@ -4,8 +4,9 @@
    partial rows visible, and a rerun commits exactly one new version with the expected rows:
    ``tests/spark/test_engine.py::test_engine_killed_mid_task_fails_the_task_clearly_and_the_retry_succeeds``
    kills the engine that runs the job's write once its first data files are in the table folder.
-2. A task retried after a transient failure (here: after its write committed) produces no
-   duplicates: the rows equal a single run of each day (a range job, which also shows that
+2. A task retried after a transient failure (here: killed between its bronze and quarantine
+   commits, then failing after both committed) produces no duplicates and consistent tables: the
+   rows equal a single run of each day (a range job, which also shows that
    ``--start/--end`` ingests each day in turn), and each successful attempt is one Delta version.
 3. A validation failure stops downstream: covered end to end by
    ``tests/services/test_e2e_airflow.py::test_a_missing_day_stops_feature_pipeline_at_the_bronze_gate``
@@ -47,6 +48,19 @@ if hook == "fail-after-write":
         raise RuntimeError("simulated transient failure after the commit (lost connection)")
 
     pitlake.validation.gate = gate
+elif hook == "kill-between-commits":
+    import signal
+
+    from pitlake.core import delta_io
+
+    real_replace_where = delta_io.replace_where
+
+    def replace_where(df, path, predicate, partition_by):
+        if "/quarantine/" in str(path):  # bronze has committed; die before the quarantine commit
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_replace_where(df, path, predicate, partition_by)
+
+    delta_io.replace_where = replace_where
 else:
     raise SystemExit(f"unknown hook {hook}")
 job = sys.argv[1]
@@ -126,6 +140,16 @@ def test_a_retry_after_a_transient_failure_produces_no_duplicates(
     prepare(lake, repo_settings)
     ingest_events(spark, lake, date.fromisoformat(D1))  # version 0
     table = Path(lake.table_path("bronze.events"))
+    quarantine_table = Path(lake.table_path("quarantine.events"))
+
+    # Attempt 0 is killed (SIGKILL) between its bronze commit and its quarantine commit: bronze holds
+    # D2 (version 1), the quarantine does not yet; the task failed, so nothing downstream ran.
+    killed, killed_log = start_job(lake, tmp_path, "kill-between-commits", ["--date", D2], engine_url)
+    try:
+        assert killed.wait(timeout=300) == -signal.SIGKILL, killed_log.read_text()[-4000:]
+    finally:
+        kill_group(killed)
+    assert log_versions(table) == [0, 1] and log_versions(quarantine_table) == [0]
 
     # Attempt 1 (a job process on the shared engine) commits D2, then fails with a transient
     # (non-pitlake) error before reporting.
@@ -141,19 +165,25 @@ def test_a_retry_after_a_transient_failure_produces_no_duplicates(
     assert "simulated transient failure after the commit" in output
     # No error record: PitlakeSparkSubmitOperator re-raises instead of AirflowFailException, so Airflow retries.
     assert not result_file.exists()
-    assert log_versions(table) == [0, 1]
+    assert log_versions(table) == [0, 1, 2] and log_versions(quarantine_table) == [0, 1]
     assert len(bronze_rows(table)) == 7
 
-    # Attempt 2 (the retry) replaces exactly D2's rows: one more version, no duplicates.
+    # Attempt 2 (the retry) replaces exactly D2's rows in both tables: one more version each, no
+    # duplicates, and its conservation check (landing records = committed rows + duplicates) holds.
     retry = ingest_events(spark, lake, date.fromisoformat(D2))
-    assert (retry.accepted, retry.quarantined, retry.duplicates_dropped, retry.delta_version) == (4, 1, 1, 2)
-    assert log_versions(table) == [0, 1, 2]
+    assert (retry.accepted, retry.quarantined, retry.duplicates_dropped, retry.delta_version) == (4, 1, 1, 3)
+    assert (retry.records_in_landing, retry.quarantine_version) == (6, 2)
+    assert log_versions(table) == [0, 1, 2, 3]
     history = DeltaTable(str(table)).history()
-    assert sorted(h["version"] for h in history) == [0, 1, 2]  # exactly one version per successful commit
+    assert sorted(h["version"] for h in history) == [0, 1, 2, 3]  # exactly one version per commit
     rows = bronze_rows(table)
     assert len(rows) == 7 and len({r["event_id"] for r in rows}) == 7
-    quarantine = DeltaTable(lake.table_path("quarantine.events")).to_pyarrow_table()
-    assert quarantine.num_rows == 2  # D1's malformed line, D2's negative amount: once each
+    quarantine = DeltaTable(str(quarantine_table)).to_pyarrow_table().to_pylist()
+    # D1's malformed line, D2's negative amount: once each.
+    assert sorted((str(r["ingest_date"]), r["reason"]) for r in quarantine) == [
+        (D1, "malformed_record"),
+        (D2, "negative_amount"),
+    ]
 
     # Equal to a single run of each day in a fresh home: one range job, each day in turn, one
     # Delta version per day, one gate over both days.
@@ -216,3 +246,70 @@ def test_the_failure_callback_logs_one_line_with_task_interval_and_cause(caplog:
         "cause=unknown cause (see the task log)",
     ]
     assert all(r.levelno == logging.ERROR and "\n" not in r.getMessage() for r in caplog.records)
+
+
+def test_a_commit_that_loses_to_a_concurrent_writer_reruns_the_job_then_names_the_writer(
+    spark: Any, lake: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real ConcurrentAppendException: while the job's write runs (a Python UDF holds it for 3 s),
+    another writer (delta-rs) appends to the partition the job replaces."""
+    import argparse
+    import threading
+    import time
+
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+    from pitlake.core import delta_io, job
+    from pyspark.sql import functions as F
+
+    monkeypatch.setattr(job, "CONFLICT_ATTEMPTS", 2)
+    monkeypatch.setattr(job, "CONFLICT_BACKOFF_S", 0.1)
+    path = str(tmp_path / "table")
+    delta_io.replace_where(spark.createDataFrame([("d1", 1)], "day string, n int"), path, "day = 'd1'", ["day"])
+    attempts: list[int] = []
+
+    def body(conflicts: int) -> Any:
+        def run(args: argparse.Namespace, settings: Settings) -> tuple[str, dict[str, Any]]:
+            attempts.append(1)
+            flag = tmp_path / f"conflicts-{conflicts}-attempt-{len(attempts)}"
+            df = spark.createDataFrame([("d1", 2)], "day string, n int")
+            if len(attempts) <= conflicts:
+
+                def held(n, flag=str(flag)):  # no type hints: a plain (not pandas) UDF
+                    import pathlib
+                    import time
+
+                    pathlib.Path(flag).touch()
+                    time.sleep(3)
+                    return n
+
+                def other() -> None:
+                    while not flag.exists():
+                        time.sleep(0.05)
+                    rows = pa.table({"day": ["d1"], "n": pa.array([99], pa.int32())})
+                    write_deltalake(path, rows, mode="append", partition_by=["day"])
+
+                threading.Thread(target=other, daemon=True).start()
+                df = df.withColumn("n", F.udf(held, "int")("n"))
+            return "k", {"delta_version": delta_io.replace_where(df, path, "day = 'd1'", ["day"])}
+
+        return run
+
+    args = argparse.Namespace(run_id="manual__x")
+    # Conflict on the first attempt only: the rerun replaces the day, the other writer's row included.
+    _key, result = job.run_with_conflict_retry("demo_stage", args, lake, body(conflicts=1))
+    assert (len(attempts), result) == (2, {"delta_version": 2, "conflict_retries": 1})
+    assert DeltaTable(path).to_pyarrow_table().to_pylist() == [{"day": "d1", "n": 2}]
+    history = {h["version"]: h for h in DeltaTable(path).history()}
+    assert history[2]["userMetadata"].startswith("pitlake demo_stage run manual__x write ")
+
+    # Conflicts on every attempt: one line naming the table and the other writer, retryable.
+    attempts.clear()
+    with pytest.raises(delta_io.WriteConflict) as raised:
+        job.run_with_conflict_retry("demo_stage", args, lake, body(conflicts=2))
+    message = str(raised.value)
+    assert len(attempts) == 2 and "\n" not in message
+    assert message.startswith(f"{path}: a commit by delta-rs:py-")
+    assert "(WRITE, version 4 at " in message and "on each of 2 attempts" in message
+    assert "(ConcurrentAppendException); make one job at a time write" in message
+    assert raised.value.retryable is True

@@ -100,3 +100,15 @@ def test_bad_profiles_are_quarantined_and_counts_conserved(spark, lake):
         (8, "unparseable_signup_date"),
     ]
     assert (summary.rows_read, summary.accepted, summary.quarantined, summary.duplicates_dropped) == (8, 1, 6, 1)
+
+
+def test_a_corrected_resend_after_a_quarantined_profile_is_accepted(spark, lake):
+    bad = prof("a", "diamond", "2026-01-01T08:00:00Z")  # an unknown tier: quarantined
+    write_landing(lake, "customers", "2026-01-01", [bad, prof("a", "gold", "2026-01-01T08:00:00Z")])
+    summary = ingest_customers(spark, lake, D1)
+    assert history(spark, lake) == [("a", "gold", datetime(2026, 1, 1, 8), None, True, D1)]
+    q = delta_io.read(spark, lake.table_path(CUSTOMERS_QUARANTINE)).collect()
+    assert [(r.line_number, r.reason, r.raw_line) for r in q] == [(1, "unknown_loyalty_tier", bad)]
+    assert (summary.records_in_landing, summary.accepted, summary.quarantined, summary.duplicates_dropped) == (
+        2, 1, 1, 0,
+    )  # fmt: skip

@@ -60,7 +60,7 @@ LINES = [
             "event_time": "2026-01-10T09:00:00Z",
             "amount": "twelve",
         }
-    ),  # 14 wrong type for amount
+    ),  # 14 wrong type for amount: a string where the schema says number
 ]
 
 
@@ -96,7 +96,7 @@ def test_each_defect_kind_lands_where_the_rules_say(spark, lake):
         (7, "unknown_event_type"),
         (10, "too_late"),
         (11, "event_time_after_interval"),
-        (14, "malformed_record"),
+        (14, "wrong_type"),
     ]
     assert summary.rows_read == 13
     assert summary.accepted == 4
@@ -166,3 +166,97 @@ def test_allow_empty_records_an_empty_day(spark, lake):
     summary = ingest_events(spark, lake, date(2026, 1, 10), allow_empty=True)
     assert (summary.rows_read, summary.accepted, summary.quarantined) == (0, 0, 0)
     assert delta_io.read(spark, lake.table_path(EVENTS_TABLE)).count() == 0
+
+
+def landing_folder(lake):
+    folder = lake.landing / "events" / f"date={DAY}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_every_record_in_landing_is_accounted_for(spark, lake):
+    folder = landing_folder(lake)
+    (folder / "a.jsonl").write_bytes(ev("r1").encode() + b"\r" + ev("r2").encode() + b"\r")  # \r-only endings
+    garbage = ev("g1") + " xyz"
+    lines_b = [
+        (ev("m1") + ev("m2")).encode(),  # 1: two records on one line
+        ev("x1", customer_id=None).encode(),  # 2: quarantined ...
+        ev("x1").encode(),  # 3: ... and its corrected resend: accepted, not a duplicate of line 2
+        ev("u1").replace('"books"', '"caf\xe9"').encode("latin-1"),  # 4: a byte that is not UTF-8
+        ev("n1", "purchase", amount=float("nan")).encode(),  # 5: NaN
+        ev("t1", customer_id=7).encode(),  # 6: a number where the schema says string
+        garbage.encode(),  # 7: trailing garbage after a valid object
+        ev("r1").encode(),  # 8: a duplicate of a.jsonl line 1
+    ]
+    (folder / "b.jsonl").write_bytes(b"\n".join(lines_b) + b"\n")
+    (folder / "_SUCCESS").write_bytes(b"")  # an empty marker: read, holds no records
+
+    summary = ingest_events(spark, lake, date(2026, 1, 10))
+
+    bronze = delta_io.read(spark, lake.table_path(EVENTS_TABLE)).collect()
+    assert sorted((r.source_file.rsplit("/", 1)[1], r.line_number, r.event_id) for r in bronze) == [
+        ("a.jsonl", 1, "r1"),
+        ("a.jsonl", 2, "r2"),
+        ("b.jsonl", 1, "m1"),
+        ("b.jsonl", 1, "m2"),
+        ("b.jsonl", 3, "x1"),
+    ]
+    assert all(r.source_file.startswith("file:///") for r in bronze)
+    q = delta_io.read(spark, lake.table_path(EVENTS_QUARANTINE)).collect()
+    assert sorted((r.line_number, r.reason, r.raw_line) for r in q) == [
+        (2, "missing_customer_id", ev("x1", customer_id=None)),
+        (4, "invalid_utf8", ev("u1").replace('"books"', '"caf\\xe9"')),
+        (5, "non_finite_number", ev("n1", "purchase", amount=float("nan"))),
+        (6, "wrong_type", ev("t1", customer_id=7)),
+        (7, "trailing_garbage", garbage),
+    ]
+    assert (summary.records_in_landing, summary.rows_read, summary.accepted, summary.quarantined) == (11, 11, 5, 5)
+    assert summary.duplicates_dropped == 1
+    assert (summary.files, summary.empty_files) == (["a.jsonl", "b.jsonl"], ["_SUCCESS"])
+
+
+def test_files_the_job_would_not_read_refuse_the_day_by_name(spark, lake):
+    folder = landing_folder(lake)
+    (folder / "part-0000.jsonl").write_text(ev("e1") + "\n")
+    (folder / "_part-0001.jsonl").write_text(ev("e2") + "\n")  # Spark skips names starting with _ or .
+    (folder / ".part-0002.jsonl").write_text(ev("e3") + "\n")
+    (folder / "part-0003.json").write_text(ev("e4") + "\n")
+    with pytest.raises(InputError, match=r"would not read: \.part-0002\.jsonl, _part-0001\.jsonl, part-0003\.json;"):
+        ingest_events(spark, lake, date(2026, 1, 10))
+    assert not delta_io.table_exists(spark, lake.table_path(EVENTS_TABLE))
+
+
+def test_an_empty_day_never_erases_an_ingested_day_without_the_flag(spark, lake):
+    write_landing(lake, "events", DAY, [ev("e1")])
+    ingest_events(spark, lake, date(2026, 1, 10))
+    write_landing(lake, "events", DAY, [])  # the day's file is now empty
+    with pytest.raises(InputError, match=r"only empty files \(part-0000\.jsonl\) for 2026-01-10 .*--allow-empty"):
+        ingest_events(spark, lake, date(2026, 1, 10))
+    with pytest.raises(
+        InputError, match=r"has no records but .* holds rows ingested for 2026-01-10.*--replace-with-empty"
+    ):
+        ingest_events(spark, lake, date(2026, 1, 10), allow_empty=True)
+    assert [r.event_id for r in delta_io.read(spark, lake.table_path(EVENTS_TABLE)).collect()] == ["e1"]
+    summary = ingest_events(spark, lake, date(2026, 1, 10), allow_empty=True, replace_with_empty=True)
+    assert (summary.records_in_landing, summary.accepted) == (0, 0)
+    assert delta_io.read(spark, lake.table_path(EVENTS_TABLE)).count() == 0
+
+
+def test_committed_rows_that_do_not_add_up_to_the_landing_count_fail_the_run(spark, lake):
+    import dataclasses
+
+    from pitlake.ingest.common import LostRecordsError, check_conservation, scan_landing
+    from pitlake.ingest.events import EVENT_FIELDS
+
+    write_landing(lake, "events", DAY, [ev("e1"), ev("e2"), "{bad"])
+    summary = ingest_events(spark, lake, date(2026, 1, 10))
+    landing = scan_landing(landing_folder(lake), date(2026, 1, 10), EVENT_FIELDS, allow_empty=False)
+    assert landing.records == 3
+    written = {
+        "bronze": (lake.table_path(EVENTS_TABLE), summary.delta_version),
+        "quarantine": (lake.table_path(EVENTS_QUARANTINE), summary.quarantine_version),
+    }
+    check_conservation(spark, EVENTS_TABLE, date(2026, 1, 10), landing, written, 0)  # 2 + 1 + 0 == 3
+    # One record more in landing than the tables hold (as when Spark skipped a line): the run fails.
+    with pytest.raises(LostRecordsError, match=r"bronze.events 2026-01-10: 4 records in .* but bronze 2, quarantine 1"):
+        check_conservation(spark, EVENTS_TABLE, date(2026, 1, 10), dataclasses.replace(landing, records=4), written, 0)

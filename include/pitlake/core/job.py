@@ -91,6 +91,39 @@ def json_arg(value: str | None, flag: str, kind: type[dict[str, Any]] | type[lis
     return parsed
 
 
+# A job whose commit lost to a concurrent writer reruns from the start (every job's writes are
+# interval-scoped replaces, so a rerun is idempotent): CONFLICT_ATTEMPTS in all, backoff doubling.
+CONFLICT_ATTEMPTS = 4
+CONFLICT_BACKOFF_S = 2.0
+
+
+def run_with_conflict_retry(
+    stage: str,
+    args: argparse.Namespace,
+    settings: settings_mod.Settings,
+    body: Callable[[argparse.Namespace, settings_mod.Settings], tuple[str, dict[str, Any]]],
+) -> tuple[str, dict[str, Any]]:
+    """``body`` under the job's writer name, rerun after a :class:`~pitlake.core.delta_io.WriteConflict`."""
+    import random
+
+    from pitlake.core import delta_io
+
+    delta_io.WRITER["name"] = f"pitlake {stage} run {args.run_id}"
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            key, result = body(args, settings)
+        except delta_io.WriteConflict as err:
+            if attempt == CONFLICT_ATTEMPTS:
+                raise err.after(attempt) from err
+            wait = CONFLICT_BACKOFF_S * 2 ** (attempt - 1) * (1 + random.random() / 2)
+            print(f"pitlake {stage}: {err}; rerunning the job in {wait:.1f} s "
+                  f"(attempt {attempt + 1} of {CONFLICT_ATTEMPTS})", file=sys.stderr, flush=True)  # fmt: skip
+            time.sleep(wait)
+            continue
+        return key, {**result, "conflict_retries": attempt - 1} if attempt > 1 else result
+    raise AssertionError("unreachable")
+
+
 def run(
     stage: str,
     parser: argparse.ArgumentParser,
@@ -107,7 +140,7 @@ def run(
 
     try:
         settings = settings_mod.load()  # a bad environment value: one line, like a bad argument
-        key, result = body(args, settings)
+        key, result = run_with_conflict_retry(stage, args, settings, body)
     except PitlakeError as err:
         report = getattr(err, "report", None)
         if report is not None:  # a failed validation gate: the one-screen summary, then the one-line cause

@@ -213,3 +213,11 @@ def demo_mode() -> bool:
 def environ_snapshot(names: tuple[str, ...]) -> dict[str, str]:
     """The subset of the environment a child process (spark-submit, airflow) must inherit."""
     return {n: os.environ[n] for n in names if n in os.environ}
+
+
+def python_workers_use_this_interpreter() -> None:
+    """Point PySpark's Python workers (local executors, and a cluster's through the driver) at the running
+    interpreter, the one with pitlake and pyarrow installed, unless ``PYSPARK_PYTHON`` already names one."""
+    import sys
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

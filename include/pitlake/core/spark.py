@@ -49,6 +49,8 @@ def get_spark(app_name: str = "pitlake", settings: settings_mod.Settings | None 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    # The ingestion's record splitter runs in Python workers: not whatever `python3` is first on PATH.
+    settings_mod.python_workers_use_this_interpreter()
     builder = SparkSession.builder.appName(app_name)
     for key, value in BASE_CONF.items():
         builder = builder.config(key, value)

@@ -2,16 +2,26 @@
 
 Rules (tested in tests/spark/test_ingest_*.py):
 
-1. A run covers one *arrival* day D: the files under ``landing/<source>/date=D/``.
-2. Every non-blank line ends in exactly one place: the bronze table, the quarantine table (with a
-   reason, source file and line number), or the duplicate count. ``rows_read = accepted +
-   quarantined + duplicates_dropped``.
+1. A run covers one *arrival* day D: every file under ``landing/<source>/date=D/``. Data files are
+   ``*.jsonl``; an empty file of any name (a ``_SUCCESS`` marker) holds no records; any other file
+   (another suffix, a name starting with ``_`` or ``.``, which Spark would skip) refuses the day with
+   its name. A day with no records needs ``--allow-empty``, and erasing rows already ingested for D
+   with it needs ``--replace-with-empty`` as well.
+2. Every record (:mod:`pitlake.ingest.records`: lines split at ``\r\n``, ``\r`` or ``\n``, several
+   JSON objects on one line are several records) ends in exactly one place: the bronze table, the
+   quarantine table (with a reason, source file and line number), or the duplicate count. The job
+   counts the records of the files' bytes on the driver, independently of Spark, and fails unless
+   ``records_in_landing = rows committed for D + duplicates_dropped``. Bytes that are not UTF-8,
+   ``NaN``/``Infinity``, a value of the wrong JSON type and trailing garbage after an object are
+   quarantined (``invalid_utf8``, ``non_finite_number``, ``wrong_type``, ``trailing_garbage``),
+   never altered on the way in. Fields the schema does not name are ignored.
 3. Late events: an event whose ``event_time`` falls up to ``max_lateness_days`` before D is
    accepted into its true ``event_date`` partition and reported in ``late_event_dates`` (those
    feature days need a rebuild); earlier than that it is quarantined as ``too_late``; an event
    time on or after D+1 is quarantined as ``event_time_after_interval``.
-4. Duplicates: the first line of an ``event_id`` (by file, then line) wins, within D's files and
-   against events already ingested on other days inside the lateness window.
+4. Duplicates: the first valid record of an ``event_id`` (by file, then line) wins, within D's files
+   and against events already ingested on other days inside the lateness window; a quarantined
+   record never makes a later valid one (a corrected resend) a duplicate.
 5. Idempotency: bronze rows carry ``ingest_date`` = D and a run replaces exactly
    ``ingest_date = D`` (one Delta commit per table), so a rerun never duplicates.
 """

@@ -1,19 +1,27 @@
-"""What both ingestion jobs share: the run summary, the day's landing lines, first-failing-rule reasons."""
+"""What both ingestion jobs share: the run summary, the day's landing records and their independent
+count, the conservation check, first-failing-rule reasons."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pitlake.core.errors import InputError
+from pitlake.core import delta_io
+from pitlake.core.errors import InputError, PitlakeError
+from pitlake.ingest.records import RECORD_SCHEMA, count_records, record_batches
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
+
+
+class LostRecordsError(PitlakeError):
+    """The committed rows do not add up to the records in landing: never retried, always reported."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,9 @@ class IngestSummary:
     delta_version: int
     quarantine_version: int
     late_event_dates: dict[str, int] = field(default_factory=dict)
+    records_in_landing: int = 0  # counted on the driver from the files' bytes, not by Spark
+    files: list[str] = field(default_factory=list)
+    empty_files: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,37 +48,104 @@ class IngestSummary:
     def __str__(self) -> str:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.quarantined_by_reason.items())) or "none"
         late = ", ".join(f"{k}={v}" for k, v in sorted(self.late_event_dates.items())) or "none"
+        empty = f" (and {len(self.empty_files)} empty)" if self.empty_files else ""
         return (
-            f"{self.table} {self.ingest_date}: read {self.rows_read}, accepted {self.accepted}, "
+            f"{self.table} {self.ingest_date}: {self.records_in_landing} records in {len(self.files)} files{empty}, "
+            f"read {self.rows_read}, accepted {self.accepted}, "
             f"quarantined {self.quarantined} ({reasons}), duplicates dropped {self.duplicates_dropped}, "
             f"late event dates {late}; committed version {self.delta_version}"
         )
 
 
-def landing_lines(spark: SparkSession, folder: Path, day: date, allow_empty: bool) -> DataFrame:
-    """Every non-blank line of the day's ``*.jsonl`` files with its source file and 1-based line number."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
+@dataclass(frozen=True)
+class Landing:
+    """A landing day's folder as the driver sees it, before Spark reads anything."""
 
-    files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
-    if not files:
-        if allow_empty:
-            schema = "source_file string, line_number int, line string"
-            return spark.createDataFrame([], schema)
+    folder: Path
+    files: list[Path]  # the *.jsonl files Spark reads
+    empty_files: list[str]  # zero-byte files of any name (a _SUCCESS marker): read, no records
+    records: int  # records in the files' bytes, counted here (pitlake.ingest.records), not by Spark
+
+
+def scan_landing(folder: Path, day: date, field_types: Mapping[str, str], *, allow_empty: bool) -> Landing:
+    """List the day's folder and count its records on the driver; refuse files the job would not read.
+
+    A file Spark would skip (a name starting with ``_`` or ``.``) or that is not ``*.jsonl`` is never
+    left out in silence: unless it is empty, the day is refused with its name.
+    """
+    entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    files, empty, refused = [], [], []
+    for path in entries:
+        if path.is_dir():
+            refused.append(f"{path.name}/")
+        elif path.stat().st_size == 0:
+            empty.append(path.name)
+        elif path.name.startswith(("_", ".")) or path.suffix != ".jsonl":
+            refused.append(path.name)
+        else:
+            files.append(path)
+    if refused:
         raise InputError(
-            f"no landing files for {day} in {folder}: check that the upstream drop arrived "
+            f"{folder} holds what the job would not read: {', '.join(refused)}; rename data files to "
+            f"<name>.jsonl (no leading '_' or '.') or move anything else out of the folder, then rerun"
+        )
+    records = sum(count_records(path.read_bytes(), field_types) for path in files)
+    if records == 0 and not allow_empty:
+        what = f"only empty files ({', '.join(empty)})" if empty else "no landing files"
+        raise InputError(
+            f"{what} for {day} in {folder}: check that the upstream drop arrived "
             f"(or pass --allow-empty to record an empty day)"
         )
-    # wholetext keeps each file in one row, so line numbers are exact (files must stay < 1 GiB).
-    raw = spark.read.text([str(f) for f in files], wholetext=True).select(
-        F.input_file_name().alias("source_file"), "value"
-    )
-    lines = raw.select("source_file", F.posexplode(F.split("value", "\n")).alias("pos", "line")).select(
-        "source_file",
-        (F.col("pos") + 1).cast(T.IntegerType()).alias("line_number"),
-        F.regexp_replace("line", "\r$", "").alias("line"),
-    )
-    return lines.where(F.trim("line") != "")
+    return Landing(folder, files, empty, records)
+
+
+def landing_records(spark: SparkSession, landing: Landing, field_types: Mapping[str, str]) -> DataFrame:
+    """Every record of the day's files (:data:`pitlake.ingest.records.RECORD_SCHEMA`), read by Spark's
+    ``binaryFile`` source and split in its Python workers by the rules the driver counted with."""
+    from pyspark.sql import functions as F
+
+    if not landing.files:
+        return spark.createDataFrame([], RECORD_SCHEMA)
+    types = dict(field_types)
+    raw = spark.read.format("binaryFile").load([str(f) for f in landing.files]).select("path", "content")
+    records = raw.mapInArrow(lambda batches: record_batches(batches, types), RECORD_SCHEMA)
+    # binaryFile names a file file:/a/b, the text source (and earlier quarantine rows) file:///a/b.
+    return records.withColumn("source_file", F.regexp_replace("source_file", "^file:/(?!/)", "file:///"))
+
+
+def refuse_erasing(spark: SparkSession, path: str, day: date, landing: Landing, *, replace_with_empty: bool) -> None:
+    """An empty day must not erase rows already ingested for it unless the operator says so."""
+    from pyspark.sql import functions as F
+
+    if landing.records or replace_with_empty or not delta_io.table_exists(spark, path):
+        return
+    held = delta_io.read(spark, path).where(F.col("ingest_date") == F.lit(day)).limit(1).count()
+    if held:
+        raise InputError(
+            f"{landing.folder} has no records but {path} holds rows ingested for {day}: restore the day's "
+            f"files, or pass --replace-with-empty to erase that day's rows on purpose"
+        )
+
+
+def check_conservation(
+    spark: SparkSession, table: str, day: date, landing: Landing, written: dict[str, tuple[str, int]], duplicates: int
+) -> None:
+    """``records in landing == rows committed for the day + duplicates dropped``, counted from the tables.
+
+    ``written`` maps a name to (table path, committed version); raises :class:`LostRecordsError`.
+    """
+    from pyspark.sql import functions as F
+
+    committed = {
+        name: delta_io.read(spark, path, version).where(F.col("ingest_date") == F.lit(day)).count()
+        for name, (path, version) in written.items()
+    }
+    if sum(committed.values()) + duplicates != landing.records:
+        parts = ", ".join(f"{n} {c}" for n, c in committed.items())
+        raise LostRecordsError(
+            f"{table} {day}: {landing.records} records in {landing.folder} but {parts} and "
+            f"{duplicates} duplicates dropped: records were lost or doubled; report this as a bug"
+        )
 
 
 def first_reason(checks: list[tuple[str, Column]]) -> Column:

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 from pitlake.core import delta_io
 from pitlake.core.settings import Settings
-from pitlake.ingest.common import IngestSummary, counts, first_reason, landing_lines
+from pitlake.ingest.common import (
+    IngestSummary,
+    check_conservation,
+    counts,
+    first_reason,
+    landing_records,
+    refuse_erasing,
+    scan_landing,
+)
 from pitlake.sources.vocabulary import LOYALTY_TIERS
 
 if TYPE_CHECKING:
@@ -19,15 +27,22 @@ log = logging.getLogger(__name__)
 
 CUSTOMERS_TABLE = "bronze.customers"
 CUSTOMERS_QUARANTINE = "quarantine.customers"
+# Each landing field and the JSON type it takes (pitlake.ingest.records checks it, Spark parses it).
+CUSTOMER_FIELDS = {
+    name: "string" for name in ("customer_id", "segment", "country", "loyalty_tier", "signup_date", "updated_at")
+}
 
 
-def ingest_customers(spark: SparkSession, settings: Settings, day: date, *, allow_empty: bool = False) -> IngestSummary:
+def ingest_customers(
+    spark: SparkSession, settings: Settings, day: date, *, allow_empty: bool = False, replace_with_empty: bool = False
+) -> IngestSummary:
     """Ingest ``landing/customers/date=<day>/`` profile changes into the SCD2 ``bronze.customers``.
 
     A profile version is valid on ``[valid_from, valid_to)``; ``valid_to`` is the next version's
     ``valid_from`` (null while current). Changes that arrive late (``updated_at`` before D) slot
     into their place in the history. A rerun of D removes D's previous contribution, adds the
-    new one and recomputes ``valid_to`` for the affected customers, in one MERGE commit.
+    new one and recomputes ``valid_to`` for the affected customers, in one MERGE commit. Every record in
+    landing is accepted, quarantined or a counted duplicate, checked against the driver's own count.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -35,20 +50,23 @@ def ingest_customers(spark: SparkSession, settings: Settings, day: date, *, allo
 
     interval_end = F.lit(f"{(day + timedelta(days=1)).isoformat()} 00:00:00").cast("timestamp")
     schema = T.StructType(
-        [
-            T.StructField(name, T.StringType())
-            for name in ("customer_id", "segment", "country", "loyalty_tier", "signup_date", "updated_at")
-        ]
+        [T.StructField(name, T.StringType()) for name in CUSTOMER_FIELDS]
         + [T.StructField("_corrupt_record", T.StringType())]
     )
-    lines = landing_lines(spark, settings.landing / "customers" / f"date={day.isoformat()}", day, allow_empty)
-    parsed = lines.withColumn(
+    landing = scan_landing(
+        settings.landing / "customers" / f"date={day.isoformat()}", day, CUSTOMER_FIELDS, allow_empty=allow_empty
+    )
+    path = settings.table_path(CUSTOMERS_TABLE)
+    refuse_erasing(spark, path, day, landing, replace_with_empty=replace_with_empty)
+    records = landing_records(spark, landing, CUSTOMER_FIELDS)
+    parsed = records.withColumn(
         "p", F.from_json("line", schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
-    ).select("source_file", "line_number", "line", "p.*")
+    ).select("source_file", "line_number", "record_in_line", "line", "defect", "p.*")
     parsed = parsed.withColumn("valid_from", F.col("updated_at").try_cast("timestamp")).withColumn(
         "signup", F.col("signup_date").try_cast("date")
     )
-    reason = first_reason(
+    # A defect found while splitting the bytes into records (pitlake.ingest.records) comes first.
+    reason = F.coalesce(F.col("defect"), first_reason(
         [
             ("malformed_record", F.col("_corrupt_record").isNotNull()),
             ("missing_customer_id", F.col("customer_id").isNull() | (F.trim("customer_id") == "")),
@@ -57,14 +75,16 @@ def ingest_customers(spark: SparkSession, settings: Settings, day: date, *, allo
             ("unknown_loyalty_tier", ~F.col("loyalty_tier").isin(*LOYALTY_TIERS) | F.col("loyalty_tier").isNull()),
             ("unparseable_signup_date", F.col("signup_date").isNotNull() & F.col("signup").isNull()),
         ]
-    )
+    ))  # fmt: skip
     classified = parsed.withColumn("reason", reason)
-    first = Window.partitionBy("customer_id", "valid_from").orderBy("source_file", "line_number")
     valid = F.col("reason").isNull()
+    # Among the valid records only: a corrected resend after a quarantined line with its key is not a duplicate.
+    first = Window.partitionBy(F.col("customer_id"), F.col("valid_from"), valid).orderBy(
+        "source_file", "line_number", "record_in_line"
+    )
     classified = classified.withColumn(
         "is_duplicate", F.when(valid, F.row_number().over(first) > 1).otherwise(F.lit(False))
     ).cache()
-    path = settings.table_path(CUSTOMERS_TABLE)
     try:
         rows_read = classified.count()
         accepted_n, by_reason, duplicates = counts(classified)
@@ -88,7 +108,7 @@ def ingest_customers(spark: SparkSession, settings: Settings, day: date, *, allo
 
         columns = [*new.columns, "valid_to", "is_current"]
         if not delta_io.table_exists(spark, path):
-            with_validity(new).select(*columns).write.format("delta").mode("overwrite").save(path)
+            delta_io.overwrite(with_validity(new).select(*columns), path)
         else:
             existing = delta_io.read(spark, path)
             affected = (
@@ -126,12 +146,10 @@ def ingest_customers(spark: SparkSession, settings: Settings, day: date, *, allo
             "customer_id",
             F.col("line").alias("raw_line"),
         )
-        q_version = delta_io.replace_where(
-            quarantined,
-            settings.table_path(CUSTOMERS_QUARANTINE),
-            f"ingest_date = '{day.isoformat()}'",
-            ["ingest_date"],
-        )
+        q_path = settings.table_path(CUSTOMERS_QUARANTINE)
+        q_version = delta_io.replace_where(quarantined, q_path, f"ingest_date = '{day.isoformat()}'", ["ingest_date"])
+        written = {CUSTOMERS_TABLE: (path, version), CUSTOMERS_QUARANTINE: (q_path, q_version)}
+        check_conservation(spark, CUSTOMERS_TABLE, day, landing, written, duplicates)
     finally:
         classified.unpersist()
     summary = IngestSummary(
@@ -144,6 +162,9 @@ def ingest_customers(spark: SparkSession, settings: Settings, day: date, *, allo
         quarantined_by_reason=by_reason,
         delta_version=version,
         quarantine_version=q_version,
+        records_in_landing=landing.records,
+        files=[p.name for p in landing.files],
+        empty_files=landing.empty_files,
     )
     log.info("%s", summary)
     return summary

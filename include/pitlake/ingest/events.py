@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 from pitlake.core import delta_io
 from pitlake.core.settings import Settings
-from pitlake.ingest.common import IngestSummary, counts, first_reason, landing_lines
+from pitlake.ingest.common import (
+    IngestSummary,
+    check_conservation,
+    counts,
+    first_reason,
+    landing_records,
+    refuse_erasing,
+    scan_landing,
+)
 from pitlake.sources.vocabulary import EVENT_TYPES
 
 if TYPE_CHECKING:
@@ -19,10 +27,26 @@ log = logging.getLogger(__name__)
 
 EVENTS_TABLE = "bronze.events"
 EVENTS_QUARANTINE = "quarantine.events"
+# Each landing field and the JSON type it takes (pitlake.ingest.records checks it, Spark parses it).
+EVENT_FIELDS = {
+    "event_id": "string",
+    "event_type": "string",
+    "customer_id": "string",
+    "event_time": "string",
+    "amount": "number",
+    "category": "string",
+    "session_id": "string",
+}
 
 
-def ingest_events(spark: SparkSession, settings: Settings, day: date, *, allow_empty: bool = False) -> IngestSummary:
-    """Ingest ``landing/events/date=<day>/`` into ``bronze.events`` and ``quarantine.events``."""
+def ingest_events(
+    spark: SparkSession, settings: Settings, day: date, *, allow_empty: bool = False, replace_with_empty: bool = False
+) -> IngestSummary:
+    """Ingest ``landing/events/date=<day>/`` into ``bronze.events`` and ``quarantine.events``.
+
+    Every record in landing ends in exactly one of the two tables or is counted as a duplicate; the
+    run checks that against its own count of the files' records and fails if it does not hold.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -30,21 +54,23 @@ def ingest_events(spark: SparkSession, settings: Settings, day: date, *, allow_e
     lateness = settings.max_event_lateness_days
     interval_end = F.lit(f"{(day + timedelta(days=1)).isoformat()} 00:00:00").cast("timestamp")
     earliest = F.lit(f"{(day - timedelta(days=lateness)).isoformat()} 00:00:00").cast("timestamp")
+    spark_types = {"string": T.StringType(), "number": T.DoubleType()}
     schema = T.StructType(
-        [T.StructField(name, T.StringType()) for name in ("event_id", "event_type", "customer_id", "event_time")]
-        + [
-            T.StructField("amount", T.DoubleType()),
-            T.StructField("category", T.StringType()),
-            T.StructField("session_id", T.StringType()),
-            T.StructField("_corrupt_record", T.StringType()),
-        ]
+        [T.StructField(name, spark_types[kind]) for name, kind in EVENT_FIELDS.items()]
+        + [T.StructField("_corrupt_record", T.StringType())]
     )
-    lines = landing_lines(spark, settings.landing / "events" / f"date={day.isoformat()}", day, allow_empty)
-    parsed = lines.withColumn(
+    landing = scan_landing(
+        settings.landing / "events" / f"date={day.isoformat()}", day, EVENT_FIELDS, allow_empty=allow_empty
+    )
+    bronze_path = settings.table_path(EVENTS_TABLE)
+    refuse_erasing(spark, bronze_path, day, landing, replace_with_empty=replace_with_empty)
+    records = landing_records(spark, landing, EVENT_FIELDS)
+    parsed = records.withColumn(
         "p", F.from_json("line", schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
-    ).select("source_file", "line_number", "line", "p.*")
+    ).select("source_file", "line_number", "record_in_line", "line", "defect", "p.*")
     parsed = parsed.withColumn("ts", F.col("event_time").try_cast("timestamp"))
-    reason = first_reason(
+    # A defect found while splitting the bytes into records (pitlake.ingest.records) comes first.
+    reason = F.coalesce(F.col("defect"), first_reason(
         [
             ("malformed_record", F.col("_corrupt_record").isNotNull()),
             ("missing_event_id", F.col("event_id").isNull() | (F.trim("event_id") == "")),
@@ -55,15 +81,15 @@ def ingest_events(spark: SparkSession, settings: Settings, day: date, *, allow_e
             ("event_time_after_interval", F.col("ts") >= interval_end),
             ("too_late", F.col("ts") < earliest),
         ]
-    )
+    ))  # fmt: skip
     classified = parsed.withColumn("reason", reason)
-    first = Window.partitionBy("event_id").orderBy("source_file", "line_number")
     valid = F.col("reason").isNull()
+    # Among the valid records only: a corrected resend after a quarantined line with its id is not a duplicate.
+    first = Window.partitionBy(F.col("event_id"), valid).orderBy("source_file", "line_number", "record_in_line")
     classified = classified.withColumn(
         "is_duplicate",
         F.when(valid, F.row_number().over(first) > 1).otherwise(F.lit(False)),
     )
-    bronze_path = settings.table_path(EVENTS_TABLE)
     if delta_io.table_exists(spark, bronze_path):
         # Already ingested on another arrival day inside the lateness window: a resend, not new data.
         seen = (
@@ -108,12 +134,10 @@ def ingest_events(spark: SparkSession, settings: Settings, day: date, *, allow_e
             "event_id",
             F.col("line").alias("raw_line"),
         )
-        q_version = delta_io.replace_where(
-            quarantined,
-            settings.table_path(EVENTS_QUARANTINE),
-            f"ingest_date = '{day.isoformat()}'",
-            ["ingest_date"],
-        )
+        q_path = settings.table_path(EVENTS_QUARANTINE)
+        q_version = delta_io.replace_where(quarantined, q_path, f"ingest_date = '{day.isoformat()}'", ["ingest_date"])
+        written = {EVENTS_TABLE: (bronze_path, version), EVENTS_QUARANTINE: (q_path, q_version)}
+        check_conservation(spark, EVENTS_TABLE, day, landing, written, duplicates)
     finally:
         classified.unpersist()
     summary = IngestSummary(
@@ -127,6 +151,9 @@ def ingest_events(spark: SparkSession, settings: Settings, day: date, *, allow_e
         delta_version=version,
         quarantine_version=q_version,
         late_event_dates={r["event_date"].isoformat(): r["count"] for r in late_rows},
+        records_in_landing=landing.records,
+        files=[p.name for p in landing.files],
+        empty_files=landing.empty_files,
     )
     log.info("%s", summary)
     return summary

@@ -17,7 +17,12 @@ def main(stage: str, table: str, argv: Sequence[str] | None) -> int:
     then one validation gate over the whole interval at the last committed version."""
     parser = argparse.ArgumentParser(description=f"ingest arrival days of landing files into {table}")
     job.add_interval_args(parser, "arrival day")
-    parser.add_argument("--allow-empty", action="store_true", help="record an empty day when no files arrived")
+    parser.add_argument("--allow-empty", action="store_true", help="record an empty day when no records arrived")
+    parser.add_argument(
+        "--replace-with-empty",
+        action="store_true",
+        help="with --allow-empty: erase the rows already ingested for a day whose landing now has no records",
+    )
 
     def body(args: argparse.Namespace, settings: Settings) -> tuple[str, dict[str, Any]]:
         start, end = job.interval(args)  # a bad date: one line before Spark starts
@@ -30,7 +35,9 @@ def main(stage: str, table: str, argv: Sequence[str] | None) -> int:
         spark = get_spark(stage)
         summaries = []
         for day in day_range(start, end):
-            summary = ingest_day(spark, settings, day, allow_empty=args.allow_empty)
+            summary = ingest_day(
+                spark, settings, day, allow_empty=args.allow_empty, replace_with_empty=args.replace_with_empty
+            )
             print(summary, flush=True)
             summaries.append(summary.to_dict())
         last = summaries[-1]
