@@ -67,8 +67,10 @@ def promote_model() -> None:
                 reason=reason,
                 actor=str(actor),
             )
-        except PitlakeError as err:  # unknown version, refused promotion: retrying cannot help
-            raise AirflowFailException(str(err)) from None
+        except PitlakeError as err:
+            if getattr(err, "retryable", False):  # the registry lock stayed busy: Airflow retries the task
+                raise RuntimeError(str(err)) from None
+            raise AirflowFailException(str(err)) from None  # unknown version, refused promotion: final
         print(json.dumps(result, sort_keys=True, default=str))
         return result
 

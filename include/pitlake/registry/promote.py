@@ -26,7 +26,7 @@ import numpy as np
 
 from pitlake.core import tracking
 from pitlake.core.dates import utc_now
-from pitlake.core.errors import ConfigError, InputError
+from pitlake.core.errors import ConfigError, InputError, PitlakeError
 from pitlake.core.settings import Settings
 from pitlake.lineage import manifest as lineage
 
@@ -42,6 +42,11 @@ ROC_AUC_MARGIN = 0.002
 PR_AUC_TOLERANCE = 0.01
 HISTORY_TAG = "promotion.history"
 HISTORY_LIMIT = 20
+PENDING_TAG = "promotion.pending"
+
+
+class RegistryRaceError(PitlakeError):
+    """The aliases after a move are not what the move wrote: someone moved them without the lock."""
 
 
 @dataclass(frozen=True)
@@ -197,18 +202,22 @@ def gate(
 
 
 def apply_gate(client: MlflowClient, name: str, decision: GateDecision) -> dict[str, int]:
-    """Record the decision as version tags and move the aliases; returns the aliases after."""
+    """Record the decision as version tags and move the aliases; returns the aliases after.
+
+    Call it under :func:`pitlake.registry.lock.registry_lock` together with :func:`gate`, so the
+    champion the decision was made against is still the champion when the alias moves.
+    """
     version = str(decision.candidate_version)
     for key, value in decision.tags().items():
         client.set_model_version_tag(name, version, key, value)
     if decision.passed:
-        old = aliases(client, name).get(CHAMPION)
-        if old is not None and old != decision.candidate_version:
-            client.set_registered_model_alias(name, PREVIOUS, str(old))
-            client.set_model_version_tag(name, str(old), "demoted", f"to {PREVIOUS} by the gate for v{version}")
-        client.set_registered_model_alias(name, CHAMPION, version)
+        pending = _pending(client, name, decision.candidate_version, CHAMPION)
+        old = pending["replaced_version"] if pending else aliases(client, name).get(CHAMPION)
+        if old == decision.candidate_version:
+            old = None
+        _move_alias(client, name, decision.candidate_version, CHAMPION, "gate", "passed the promotion gate",
+                    False, old, pending)  # fmt: skip
         client.delete_registered_model_alias(name, CHALLENGER)
-        _append_history(client, name, version, CHAMPION, "gate", "passed the promotion gate", False, old)
     return aliases(client, name)
 
 
@@ -218,21 +227,45 @@ def _version(client: MlflowClient, name: str, version: int) -> ModelVersion:
     try:
         return client.get_model_version(name, str(version))
     except MlflowException:
-        known = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+        known = sorted(int(v.version) for v in client.search_model_versions(name_filter(name)))
         raise ConfigError(f"model {name!r} has no version {version}; versions: {known or 'none'}") from None
 
 
-def _append_history(
+def name_filter(name: str) -> str:
+    """``name='<name>'`` for the registry's search, for any name the registry holds (quotes included)."""
+    if "'" not in name:
+        return f"name='{name}'"
+    if '"' not in name:
+        return f'name="{name}"'
+    raise InputError(f"registered model name {name!r} holds both quote kinds: it cannot be searched by name")
+
+
+def _pending(client: MlflowClient, name: str, version: int, alias: str) -> dict[str, Any] | None:
+    """The move of ``alias`` to ``version`` an earlier attempt started and did not finish, if any."""
+    raw = (client.get_model_version(name, str(version)).tags or {}).get(PENDING_TAG)
+    entry = json.loads(raw) if raw else None
+    return entry if entry and entry.get("alias") == alias else None
+
+
+def _move_alias(
     client: MlflowClient,
     name: str,
-    version: str,
+    version: int,
     alias: str,
     actor: str,
     reason: str,
     forced: bool,
     replaced: int | None,
+    pending: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    entry = {
+    """Point ``alias`` at ``version`` (the replaced champion becomes ``previous``), append the history and
+    the ``promotion.*`` tags; every step idempotent, so a retry after a failure part-way completes it.
+
+    The move is written as the ``promotion.pending`` tag first and cleared last: an attempt that dies
+    in between leaves the tag, and the next one redoes the move with the same replaced version
+    (the alias already pointing at ``version`` no longer tells which one it replaced).
+    """
+    entry = pending or {
         "alias": alias,
         "actor": actor,
         "reason": reason,
@@ -240,10 +273,38 @@ def _append_history(
         "replaced_version": replaced,
         "at": utc_now().isoformat(),
     }
-    current = client.get_model_version(name, version).tags.get(HISTORY_TAG)
+    v = str(version)
+    client.set_model_version_tag(name, v, PENDING_TAG, json.dumps(entry, sort_keys=True))
+    replaced = entry["replaced_version"]
+    if alias == CHAMPION and replaced is not None:
+        client.set_registered_model_alias(name, PREVIOUS, str(replaced))
+        client.set_model_version_tag(
+            name, str(replaced), "demoted", f"to {PREVIOUS} by {entry['actor']} for v{v}: {entry['reason']}"
+        )
+    client.set_registered_model_alias(name, alias, v)
+    current = client.get_model_version(name, v).tags.get(HISTORY_TAG)
     history = json.loads(current) if current else []
-    history = [*history, entry][-HISTORY_LIMIT:]
-    client.set_model_version_tag(name, version, HISTORY_TAG, json.dumps(history, sort_keys=True))
+    if not any(h.get("at") == entry["at"] and h.get("alias") == alias for h in history):
+        history = [*history, entry][-HISTORY_LIMIT:]
+        client.set_model_version_tag(name, v, HISTORY_TAG, json.dumps(history, sort_keys=True))
+    last = {
+        "promotion.alias": alias,
+        "promotion.actor": entry["actor"],
+        "promotion.reason": entry["reason"],
+        "promotion.forced": str(entry["forced"]).lower(),
+        "promotion.at": entry["at"],
+        "promotion.replaced_version": str(replaced) if replaced is not None else "none",
+    }
+    for key, value in last.items():
+        client.set_model_version_tag(name, v, key, value)
+    client.delete_model_version_tag(name, v, PENDING_TAG)
+    # Checked after the write: a writer that bypassed the lock shows up here, not as a silent overwrite.
+    after = aliases(client, name)
+    if after.get(alias) != version or (alias == CHAMPION and replaced is not None and after.get(PREVIOUS) != replaced):
+        raise RegistryRaceError(
+            f"{name}: after moving {alias} to v{v} the aliases are {after}: another writer moved them at the "
+            "same time without the registry lock; check the model's promotion.history and promote by hand"
+        )
     return entry
 
 
@@ -261,58 +322,51 @@ def promote(
     Moving ``champion`` keeps the replaced version as ``previous``, so a rollback is
     ``promote(..., <previous version>, "champion", reason=..., actor=...)``. Without ``force``, a
     version the gate flagged (suspected leakage, below the quality floor, or never gated) cannot
-    become champion.
+    become champion. The move runs under the model's registry lock (two promotions started together
+    queue, and ``previous`` is the champion just before each), and a retry after a failure part-way
+    completes the tags and history of the interrupted move.
     """
+    from pitlake.core.names import check_name
+    from pitlake.registry.lock import registry_lock
+
     if not actor.strip() or not reason.strip():
         raise ConfigError("promote needs an actor and a reason: the registry records who moved an alias and why")
     if not alias or not alias.replace("_", "").replace("-", "").isalnum():
         raise ConfigError(f"alias {alias!r} must be a word such as champion, challenger or previous")
+    check_name(model, "model name")
     client = tracking.connect(settings)
-    mv = _version(client, model, version)
-    tags = mv.tags or {}
-    if alias == CHAMPION and not force:
-        if tags.get("gate.suspected_leakage") == "true":
-            raise ConfigError(
-                f"{model} v{version} is flagged suspected_leakage ({tags.get('gate.reasons', '')[:200]}): "
-                "it cannot become champion unless forced (--force) with a reason"
-            )
-        if tags.get("gate.floor_passed") != "true":
-            raise ConfigError(
-                f"{model} v{version} did not pass the quality floor (gate.floor_passed="
-                f"{tags.get('gate.floor_passed', 'missing')}): it cannot become champion unless forced (--force)"
-            )
-    current = aliases(client, model)
-    replaced = current.get(alias)
-    if replaced == version:
-        return {"model": model, "version": version, "alias": alias, "changed": False, "aliases": current}
-    if alias == CHAMPION and replaced is not None:
-        client.set_registered_model_alias(model, PREVIOUS, str(replaced))
-        client.set_model_version_tag(
-            model, str(replaced), "demoted", f"to {PREVIOUS} by {actor.strip()} for v{version}: {reason.strip()}"
-        )
-    client.set_registered_model_alias(model, alias, str(version))
-    if alias == CHAMPION and current.get(CHALLENGER) == version:
-        client.delete_registered_model_alias(model, CHALLENGER)
-    entry = _append_history(client, model, str(version), alias, actor.strip(), reason.strip(), force, replaced)
-    last = {
-        "promotion.alias": alias,
-        "promotion.actor": entry["actor"],
-        "promotion.reason": entry["reason"],
-        "promotion.forced": str(force).lower(),
-        "promotion.at": entry["at"],
-        "promotion.replaced_version": str(replaced) if replaced is not None else "none",
-    }
-    for key, value in last.items():
-        client.set_model_version_tag(model, str(version), key, value)
-    after = aliases(client, model)
+    with registry_lock(settings, model):
+        mv = _version(client, model, version)
+        tags = mv.tags or {}
+        if alias == CHAMPION and not force:
+            if tags.get("gate.suspected_leakage") == "true":
+                raise ConfigError(
+                    f"{model} v{version} is flagged suspected_leakage ({tags.get('gate.reasons', '')[:200]}): "
+                    "it cannot become champion unless forced (--force) with a reason"
+                )
+            if tags.get("gate.floor_passed") != "true":
+                raise ConfigError(
+                    f"{model} v{version} did not pass the quality floor (gate.floor_passed="
+                    f"{tags.get('gate.floor_passed', 'missing')}): it cannot become champion unless forced (--force)"
+                )
+        current = aliases(client, model)
+        pending = _pending(client, model, version, alias)
+        replaced = pending["replaced_version"] if pending else current.get(alias)
+        if pending is None and replaced == version:
+            return {"model": model, "version": version, "alias": alias, "changed": False, "aliases": current}
+        entry = _move_alias(client, model, version, alias, actor.strip(), reason.strip(), force, replaced, pending)
+        if alias == CHAMPION and current.get(CHALLENGER) == version:
+            client.delete_registered_model_alias(model, CHALLENGER)
+        after = aliases(client, model)
     log.info("%s: alias %s -> v%d (was %s) by %s: %s", model, alias, version, replaced, actor, reason)
     return {
         "model": model,
         "version": version,
         "alias": alias,
         "changed": True,
-        "replaced_version": replaced,
-        "forced": force,
+        "completed_interrupted_move": pending is not None,
+        "replaced_version": entry["replaced_version"],
+        "forced": entry["forced"],
         "actor": entry["actor"],
         "reason": entry["reason"],
         "aliases": after,
@@ -379,7 +433,7 @@ def _all_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
     versions: list[ModelVersion] = []
     token = None
     while True:
-        page = client.search_model_versions(f"name='{name}'", max_results=200, page_token=token)
+        page = client.search_model_versions(name_filter(name), max_results=200, page_token=token)
         versions += list(page)
         token = page.token
         if not token:

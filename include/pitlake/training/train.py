@@ -27,6 +27,7 @@ from pitlake.core.errors import ConfigError, InputError
 from pitlake.core.settings import Settings
 from pitlake.lineage import manifest as lineage
 from pitlake.registry import promote as registry
+from pitlake.registry.lock import registry_lock
 from pitlake.training import dataset, mlflow_log
 from pitlake.training.candidates import CANDIDATES, FitOutcome, check_candidates
 from pitlake.training.fit import fit_and_evaluate, training_record
@@ -118,6 +119,7 @@ def _read(settings: Settings, snapshot: Snapshot) -> pd.DataFrame:
 
 
 def _gate(
+    settings: Settings,
     client: MlflowClient,
     snapshot: Snapshot,
     version: int,
@@ -129,8 +131,11 @@ def _gate(
     name = snapshot.use_case.name
     # The champion may use features this challenger does not: score it on every feature of the snapshot.
     x_gate = dataset.model_inputs(frame.iloc[outcome.split.eval_index], snapshot.feature_columns)
-    decision = registry.gate(client, name, version, x_gate, outcome.y_eval, outcome.selected.metrics, quality)
-    aliases = registry.apply_gate(client, name, decision)
+    # Decide and move under the model's lock: the champion the gate re-scored is still the champion when
+    # the alias moves, also when another training or a promote_model run races this one.
+    with registry_lock(settings, name):
+        decision = registry.gate(client, name, version, x_gate, outcome.y_eval, outcome.selected.metrics, quality)
+        aliases = registry.apply_gate(client, name, decision)
     mlflow_log.log_gate(decision)
     return decision, aliases
 
@@ -200,7 +205,7 @@ def train(
             metrics=metrics,
         )
         mlflow.log_dict(record.to_dict(), lineage.MANIFEST_ARTIFACT)
-        decision, aliases = _gate(client, snapshot, version, frame, outcome, quality)
+        decision, aliases = _gate(settings, client, snapshot, version, frame, outcome, quality)
     log.info(
         "model %s v%d (%s): ROC AUC %.4f, gate %s, aliases %s",
         uc.name,
