@@ -10,7 +10,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.pitlake-installed
 PYTEST_ARGS ?=
 
-.PHONY: help install engine engine-stop demo test test-services test-all lint format typecheck bench bench-ingest airflow mlflow lock clean check-python reproduce
+.PHONY: help install engine engine-stop demo test test-services test-all audit lint format typecheck bench bench-ingest airflow mlflow lock clean check-python reproduce
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,12 +33,15 @@ demo: install ## run the pipeline on embedded defaults (local Airflow + Spark + 
 	$(PY) -m pitlake demo
 
 test: install ## the test suite to run often: unit, Spark, Delta, GX, MLflow, DAG integrity, failure behaviour, engine (~19 min)
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 test-services: install ## the service tests: scheduler backfill, browser UI, Spark cluster, `airflow dags test` (~18 min)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 test-all: test test-services ## both (what CI runs: .ci/run)
+
+audit: install ## known vulnerabilities in the locked dependencies (pip-audit; exit 2 when no service answers)
+	$(PY) scripts/audit.py
 
 lint: install ## ruff + mypy (the package, the DAG files, the jobs, the benchmarks)
 	$(VENV)/bin/ruff check .
