@@ -1,6 +1,7 @@
-"""One Airflow for the scheduler and the UI: a 7-day backfill created from the UI's own backfill
+"""One Airflow for the scheduler and the UI: a 3-day backfill created from the UI's own backfill
 dialog, a day triggered from the "Trigger Dag" dialog after it, and the lake they built compared
-with the library's build of the same eight days.
+with the library's build of the same four days (enough: the demo's late events reach back 2 days,
+so the later runs rebuild feature days the earlier ones built).
 
 Starts the Airflow components ``make airflow`` runs (``api-server``, ``dag-processor``, and the
 ``scheduler`` once the backfill exists; ``airflow standalone`` adds a triggerer, which no pitlake
@@ -13,7 +14,7 @@ day has profile changes, which the bronze_customers gate requires), with the pro
 Debian's ``chromium`` is driven headless by Python Playwright (no browser download:
 ``executable_path`` points at the system binary). It logs in, creates the backfill as a user would
 (date range, reprocess behaviour "Missing and Errored Runs", 2 active runs; the dialog's dry run
-must announce 7 runs), waits for the seven runs through the REST API, then triggers the eighth day
+must announce 3 runs), waits for the three runs through the REST API, then triggers the fourth day
 and saves a screenshot of the finished run (its path is printed; ``-s`` shows it). Without
 chromium or Playwright the UI tests skip with the reason, and the backfill is created through the
 REST API the dialog calls, so the scheduler's equivalence with the library is still checked.
@@ -49,13 +50,14 @@ from tests.services.processes import free_port, new_home, signal_group, teardown
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
-FIRST, LAST = date(2026, 1, 1), date(2026, 1, 7)  # the backfill's data intervals [FIRST, LAST + 1)
+FIRST, LAST = date(2026, 1, 1), date(2026, 1, 3)  # the backfill's data intervals [FIRST, LAST + 1)
+BACKFILL_DAYS = (LAST - FIRST).days + 1
 UI_DAY = LAST + timedelta(days=1)  # triggered from the UI once the backfill is done
 DAG_ID = "feature_pipeline"
 USER = "admin"
 CUSTOMERS = "2000"  # the demo default: every day has profile changes (the bronze_customers gate needs some)
 STARTUP_TIMEOUT_S = 240
-BACKFILL_TIMEOUT_S = 45 * 60  # seven days of five tasks, two runs at once, on 2 shared cores
+BACKFILL_TIMEOUT_S = 45 * 60  # three days of five tasks, two runs at once, on 2 shared cores
 RUN_TIMEOUT_S = 720
 SCREENSHOT_COPY = os.environ.get("PITLAKE_UI_SCREENSHOT_COPY")  # e.g. docs/img/airflow_ui_run.png
 # Columns that record where or when a row was written, not what it says.
@@ -339,7 +341,7 @@ def create_backfill_from_the_dialog(browser: Any, af: LocalAirflow) -> None:
         max_runs.fill("2")
         max_runs.blur()
         # The dialog's dry run (the REST API's) counts the runs the backfill will create.
-        expect(dialog.get_by_text("7 runs will be triggered.")).to_be_visible()
+        expect(dialog.get_by_text(f"{BACKFILL_DAYS} runs will be triggered.")).to_be_visible()
         unpause = dialog.get_by_role("checkbox", name=f"Unpause {DAG_ID} on trigger")
         if unpause.count() and not unpause.is_checked():
             dialog.get_by_text(f"Unpause {DAG_ID} on trigger").click()
@@ -377,11 +379,13 @@ def backfilled(airflow: LocalAirflow, chromium: Any) -> list[dict[str, Any]]:
         if failed:
             pytest.fail(f"backfill runs failed: {failed}\n{airflow.logs_tail()}")
         done = [r for r in found if r["state"] == "success"]
-        return found if len(found) == 7 and len(done) == 7 else None
+        return found if len(found) == BACKFILL_DAYS and len(done) == BACKFILL_DAYS else None
 
     started = time.monotonic()
-    found = airflow.wait_until("the 7 backfill runs to succeed", finished, BACKFILL_TIMEOUT_S, interval=10)
-    print(f"\nbackfill of 7 days took {time.monotonic() - started:.0f} s", file=sys.stderr)
+    found = airflow.wait_until(
+        f"the {BACKFILL_DAYS} backfill runs to succeed", finished, BACKFILL_TIMEOUT_S, interval=10
+    )
+    print(f"\nbackfill of {BACKFILL_DAYS} days took {time.monotonic() - started:.0f} s", file=sys.stderr)
     return found
 
 
@@ -430,7 +434,7 @@ def ui_run(browser: Any, airflow: LocalAirflow, backfilled: list[dict[str, Any]]
 def test_the_backfill_dialog_creates_one_backfill_run_per_day(
     airflow: LocalAirflow, backfilled: list[dict[str, Any]]
 ) -> None:
-    assert [r["run_type"] for r in backfilled] == ["backfill"] * 7
+    assert [r["run_type"] for r in backfilled] == ["backfill"] * BACKFILL_DAYS
     assert [r["data_interval_start"][:10] for r in backfilled] == [d.isoformat() for d in day_range(FIRST, LAST)]
     assert [r["data_interval_end"][:10] for r in backfilled] == [
         (d + timedelta(days=1)).isoformat() for d in day_range(FIRST, LAST)

@@ -187,6 +187,7 @@ def test_every_record_in_landing_is_accounted_for(spark, lake):
         ev("t1", customer_id=7).encode(),  # 6: a number where the schema says string
         garbage.encode(),  # 7: trailing garbage after a valid object
         ev("r1").encode(),  # 8: a duplicate of a.jsonl line 1
+        ev(None).encode(),  # 9: no event_id
     ]
     (folder / "b.jsonl").write_bytes(b"\n".join(lines_b) + b"\n")
     (folder / "_SUCCESS").write_bytes(b"")  # an empty marker: read, holds no records
@@ -209,8 +210,9 @@ def test_every_record_in_landing_is_accounted_for(spark, lake):
         (5, "non_finite_number", ev("n1", "purchase", amount=float("nan"))),
         (6, "wrong_type", ev("t1", customer_id=7)),
         (7, "trailing_garbage", garbage),
+        (9, "missing_event_id", ev(None)),
     ]
-    assert (summary.records_in_landing, summary.rows_read, summary.accepted, summary.quarantined) == (11, 11, 5, 5)
+    assert (summary.records_in_landing, summary.rows_read, summary.accepted, summary.quarantined) == (12, 12, 5, 6)
     assert summary.duplicates_dropped == 1
     assert (summary.files, summary.empty_files) == (["a.jsonl", "b.jsonl"], ["_SUCCESS"])
 
