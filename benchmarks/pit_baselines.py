@@ -39,7 +39,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from pitlake.core.errors import ConfigError
-from pitlake.training_set.pit import (
+from pitlake.training_set.pit_frame import (
     FEAT,
     KIND,
     MATCH,

@@ -11,6 +11,8 @@ than the view's TTL (``feature_time >= t - ttl``), and in as-of-write mode only 
 ``t`` (``computed_at <= t``). A leakage audit checks the first two on every build.
 
 Modules (this package imports nothing, so importing it stays cheap): :mod:`~pitlake.training_set.pit`
-(the point-in-time join), :mod:`~pitlake.training_set.build` (use cases and the job-level build),
+(the point-in-time join; the column names, checks and output planning it shares with the
+reference joins of the benchmarks are in :mod:`~pitlake.training_set.pit_frame`),
+:mod:`~pitlake.training_set.build` (use cases and the job-level build),
 :mod:`~pitlake.training_set.manifest` (the typed, versioned manifest).
 """
