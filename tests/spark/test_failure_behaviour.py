@@ -53,14 +53,14 @@ elif hook == "kill-between-commits":
 
     from pitlake.core import delta_io
 
-    real_replace_where = delta_io.replace_where
+    real_commit = delta_io.replace_where_commit
 
-    def replace_where(df, path, predicate, partition_by):
+    def replace_where_commit(df, path, predicate, partition_by):
         if "/quarantine/" in str(path):  # bronze has committed; die before the quarantine commit
             os.kill(os.getpid(), signal.SIGKILL)
-        return real_replace_where(df, path, predicate, partition_by)
+        return real_commit(df, path, predicate, partition_by)
 
-    delta_io.replace_where = replace_where
+    delta_io.replace_where_commit = replace_where_commit
 else:
     raise SystemExit(f"unknown hook {hook}")
 job = sys.argv[1]

@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -119,25 +120,44 @@ def replace_where(df: DataFrame, path: str, predicate: str, partition_by: list[s
 
     Every row of ``df`` must satisfy ``predicate`` (Delta checks it). Returns the committed version.
     """
+    return replace_where_commit(df, path, predicate, partition_by).version
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit of this process: its version and the rows it wrote that match its predicate, as
+    Delta's own operation metrics record them (``numOutputRows - numCopiedRows``: a file that also held
+    other rows, after OPTIMIZE say, is rewritten and its other rows are copied, not new)."""
+
+    version: int
+    rows: int | None
+
+
+def replace_where_commit(df: DataFrame, path: str, predicate: str, partition_by: list[str]) -> Commit:
+    """:func:`replace_where`, returning the commit's version and the rows Delta recorded writing."""
     mark = f"{WRITER['name']} write {uuid.uuid4().hex[:12]}"
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
     with committing(df.sparkSession, path):
         writer.option("userMetadata", mark).partitionBy(*partition_by).save(path)
-    return committed_version(df.sparkSession, path, mark)
+    return find_commit(df.sparkSession, path, mark)
 
 
-def committed_version(spark: SparkSession, path: str, mark: str) -> int:
-    """The version of the commit whose userMetadata is ``mark`` (not just the latest: another writer's
-    commit may already be on top of it)."""
+def find_commit(spark: SparkSession, path: str, mark: str) -> Commit:
+    """The commit whose userMetadata is ``mark`` (not just the latest: another writer's commit may
+    already be on top of it)."""
     from pyspark.sql import functions as F
 
     rows = (
         spark.sql(f"DESCRIBE HISTORY {ident(path)} LIMIT 20")
         .where(F.col("userMetadata") == F.lit(mark))
-        .select("version")
+        .select("version", "operationMetrics")
         .collect()
     )
-    return int(rows[0][0]) if rows else latest_version(spark, path)
+    if not rows:
+        return Commit(latest_version(spark, path), None)
+    metrics = rows[0]["operationMetrics"] or {}
+    written = int(metrics.get("numOutputRows", 0)) - int(metrics.get("numCopiedRows", 0))
+    return Commit(int(rows[0]["version"]), written if "numOutputRows" in metrics else None)
 
 
 def overwrite(df: DataFrame, path: str) -> None:

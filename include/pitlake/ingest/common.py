@@ -17,6 +17,8 @@ from pitlake.ingest.records import RECORD_SCHEMA, count_records, record_batches
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
+    from pitlake.core.settings import Settings
+
 log = logging.getLogger(__name__)
 
 
@@ -127,19 +129,48 @@ def refuse_erasing(spark: SparkSession, path: str, day: date, landing: Landing, 
         )
 
 
-def check_conservation(
-    spark: SparkSession, table: str, day: date, landing: Landing, written: dict[str, tuple[str, int]], duplicates: int
-) -> None:
-    """``records in landing == rows committed for the day + duplicates dropped``, counted from the tables.
+def commit_quarantine(
+    spark: SparkSession,
+    settings: Settings,
+    tables: tuple[str, str],
+    day: date,
+    landing: Landing,
+    rejected: DataFrame,
+    key: str,
+    bronze: delta_io.Commit,
+    duplicates: int,
+) -> int:
+    """Replace the day's rows of the quarantine table (``tables`` = bronze, quarantine) with the
+    ``rejected`` records, then check the day's conservation; returns the quarantine's version.
 
-    ``written`` maps a name to (table path, committed version); raises :class:`LostRecordsError`.
+    The committed rows are what Delta recorded writing for the day (the commits' operation metrics),
+    or, where a commit has no such metric (the SCD2 MERGE), a count of the day's rows at its version.
     """
     from pyspark.sql import functions as F
 
+    bronze_table, quarantine = tables
+    rows = rejected.select(
+        F.lit(day).alias("ingest_date"), "source_file", "line_number", "reason", key, F.col("line").alias("raw_line")
+    )
+    q_path = settings.table_path(quarantine)
+    q = delta_io.replace_where_commit(rows, q_path, f"ingest_date = '{day.isoformat()}'", ["ingest_date"])
     committed = {
-        name: delta_io.read(spark, path, version).where(F.col("ingest_date") == F.lit(day)).count()
-        for name, (path, version) in written.items()
+        name: commit.rows if commit.rows is not None else day_rows(spark, path, commit.version, day)
+        for name, path, commit in ((bronze_table, settings.table_path(bronze_table), bronze), (quarantine, q_path, q))
     }
+    check_conservation(bronze_table, day, landing, committed, duplicates)
+    return q.version
+
+
+def day_rows(spark: SparkSession, path: str, version: int, day: date) -> int:
+    from pyspark.sql import functions as F
+
+    return delta_io.read(spark, path, version).where(F.col("ingest_date") == F.lit(day)).count()
+
+
+def check_conservation(table: str, day: date, landing: Landing, committed: dict[str, int], duplicates: int) -> None:
+    """``records in landing == rows committed for the day + duplicates dropped``; raises
+    :class:`LostRecordsError` naming both sides otherwise."""
     if sum(committed.values()) + duplicates != landing.records:
         parts = ", ".join(f"{n} {c}" for n, c in committed.items())
         raise LostRecordsError(

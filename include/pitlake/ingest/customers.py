@@ -11,7 +11,7 @@ from pitlake.core import delta_io
 from pitlake.core.settings import Settings
 from pitlake.ingest.common import (
     IngestSummary,
-    check_conservation,
+    commit_quarantine,
     counts,
     first_reason,
     landing_records,
@@ -138,18 +138,17 @@ def ingest_customers(
                 on=cond,
             )
         version = delta_io.latest_version(spark, path)
-        quarantined = classified.where(~valid).select(
-            F.lit(day).alias("ingest_date"),
-            "source_file",
-            "line_number",
-            "reason",
+        q_version = commit_quarantine(
+            spark,
+            settings,
+            (CUSTOMERS_TABLE, CUSTOMERS_QUARANTINE),
+            day,
+            landing,
+            classified.where(~valid),
             "customer_id",
-            F.col("line").alias("raw_line"),
+            delta_io.Commit(version, None),  # a MERGE's metrics do not say the day's rows: counted
+            duplicates,
         )
-        q_path = settings.table_path(CUSTOMERS_QUARANTINE)
-        q_version = delta_io.replace_where(quarantined, q_path, f"ingest_date = '{day.isoformat()}'", ["ingest_date"])
-        written = {CUSTOMERS_TABLE: (path, version), CUSTOMERS_QUARANTINE: (q_path, q_version)}
-        check_conservation(spark, CUSTOMERS_TABLE, day, landing, written, duplicates)
     finally:
         classified.unpersist()
     summary = IngestSummary(

@@ -11,7 +11,7 @@ from pitlake.core import delta_io
 from pitlake.core.settings import Settings
 from pitlake.ingest.common import (
     IngestSummary,
-    check_conservation,
+    commit_quarantine,
     counts,
     first_reason,
     landing_records,
@@ -125,19 +125,21 @@ def ingest_events(
             "line_number",
         )
         late_rows = accepted.where(F.col("event_date") < F.lit(day)).groupBy("event_date").count().collect()
-        version = delta_io.replace_where(accepted, bronze_path, f"ingest_date = '{day.isoformat()}'", ["event_date"])
-        quarantined = classified.where(~valid).select(
-            F.lit(day).alias("ingest_date"),
-            "source_file",
-            "line_number",
-            "reason",
-            "event_id",
-            F.col("line").alias("raw_line"),
+        bronze = delta_io.replace_where_commit(
+            accepted, bronze_path, f"ingest_date = '{day.isoformat()}'", ["event_date"]
         )
-        q_path = settings.table_path(EVENTS_QUARANTINE)
-        q_version = delta_io.replace_where(quarantined, q_path, f"ingest_date = '{day.isoformat()}'", ["ingest_date"])
-        written = {EVENTS_TABLE: (bronze_path, version), EVENTS_QUARANTINE: (q_path, q_version)}
-        check_conservation(spark, EVENTS_TABLE, day, landing, written, duplicates)
+        version = bronze.version
+        q_version = commit_quarantine(
+            spark,
+            settings,
+            (EVENTS_TABLE, EVENTS_QUARANTINE),
+            day,
+            landing,
+            classified.where(~valid),
+            "event_id",
+            bronze,
+            duplicates,
+        )
     finally:
         classified.unpersist()
     summary = IngestSummary(
