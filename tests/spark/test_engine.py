@@ -159,7 +159,7 @@ import json, os, runpy, signal, sys, threading, time
 
 from pitlake.core import delta_io
 
-real_replace_where = delta_io.replace_where
+real_commit = delta_io.replace_where_commit
 state = json.loads(open(os.environ["PITLAKE_ENGINE_STATE"]).read())
 
 
@@ -172,7 +172,7 @@ def stall(batches):
         time.sleep(900)  # task 0 wrote its files; this one never finishes: the engine dies here
 
 
-def replace_where(df, path, predicate, partition_by):
+def replace_where_commit(df, path, predicate, partition_by):
     if path.rstrip("/").endswith("bronze/events"):
         df = df.repartition(2).mapInArrow(stall, df.schema)
         table = path.rstrip("/")
@@ -184,7 +184,7 @@ def replace_where(df, path, predicate, partition_by):
             os.killpg(state["pid"], signal.SIGKILL)  # the engine, mid-write
 
         threading.Thread(target=kill_when_files_appear, daemon=True).start()
-    return real_replace_where(df, path, predicate, partition_by)
+    return real_commit(df, path, predicate, partition_by)
 
 
 def _files(root):
@@ -193,7 +193,7 @@ def _files(root):
             yield os.path.join(folder, name)
 
 
-delta_io.replace_where = replace_where
+delta_io.replace_where_commit = replace_where_commit
 job = sys.argv[1]
 sys.argv = sys.argv[1:]
 runpy.run_path(job, run_name="__main__")
