@@ -35,7 +35,7 @@ demo: install ## run the pipeline on embedded defaults (local Airflow + Spark + 
 test: install ## the test suite to run often: unit, Spark, Delta, GX, MLflow, DAG integrity, failure behaviour, engine (~19 min)
 	$(PY) -m pytest -m "not slow" --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
-test-services: install ## the service tests: scheduler backfill, browser UI, Spark cluster, `airflow dags test` (~18 min)
+test-services: install ## the service tests: scheduler backfill, browser UI, Spark cluster, `airflow dags test` (~11 min)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 test-all: test test-services ## both (what CI runs: .ci/run)
