@@ -104,9 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     audited = [d for d in deps if "skip_reason" not in d]
     skipped = [d for d in deps if "skip_reason" in d]
     allowed, failing = [], []
+    excepted = exceptions()
     for dep in audited:
         for vuln in dep.get("vulns", []):
-            exception = exceptions().get((vuln["id"], dep["name"].lower()))
+            exception = excepted.get((vuln["id"], dep["name"].lower()))
             fixed = ", ".join(vuln.get("fix_versions") or []) or "no fixed version"
             line = f"{dep['name']} {dep['version']}: {vuln['id']} (fixed in {fixed})"
             if exception and exception[0] >= date.today():

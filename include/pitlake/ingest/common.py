@@ -115,6 +115,37 @@ def landing_records(spark: SparkSession, landing: Landing, field_types: Mapping[
     return records.withColumn("source_file", F.regexp_replace("source_file", "^file:/(?!/)", "file:///"))
 
 
+def parsed_landing(
+    spark: SparkSession,
+    settings: Settings,
+    source: str,
+    table: str,
+    day: date,
+    field_types: Mapping[str, str],
+    *,
+    allow_empty: bool,
+    replace_with_empty: bool,
+) -> tuple[Landing, DataFrame]:
+    """The day's landing (counted on the driver) and its records parsed by Spark into the fields'
+    types plus ``_corrupt_record``, after refusing an empty day that would erase ``table``'s rows."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    spark_types = {"string": T.StringType(), "number": T.DoubleType()}
+    schema = T.StructType(
+        [T.StructField(name, spark_types[kind]) for name, kind in field_types.items()]
+        + [T.StructField("_corrupt_record", T.StringType())]
+    )
+    landing = scan_landing(
+        settings.landing / source / f"date={day.isoformat()}", day, field_types, allow_empty=allow_empty
+    )
+    refuse_erasing(spark, settings.table_path(table), day, landing, replace_with_empty=replace_with_empty)
+    parsed = landing_records(spark, landing, field_types).withColumn(
+        "p", F.from_json("line", schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
+    )
+    return landing, parsed.select("source_file", "line_number", "record_in_line", "line", "defect", "p.*")
+
+
 def refuse_erasing(spark: SparkSession, path: str, day: date, landing: Landing, *, replace_with_empty: bool) -> None:
     """An empty day must not erase rows already ingested for it unless the operator says so."""
     from pyspark.sql import functions as F

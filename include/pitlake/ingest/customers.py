@@ -14,9 +14,7 @@ from pitlake.ingest.common import (
     commit_quarantine,
     counts,
     first_reason,
-    landing_records,
-    refuse_erasing,
-    scan_landing,
+    parsed_landing,
 )
 from pitlake.sources.vocabulary import LOYALTY_TIERS
 
@@ -46,22 +44,13 @@ def ingest_customers(
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
 
     interval_end = F.lit(f"{(day + timedelta(days=1)).isoformat()} 00:00:00").cast("timestamp")
-    schema = T.StructType(
-        [T.StructField(name, T.StringType()) for name in CUSTOMER_FIELDS]
-        + [T.StructField("_corrupt_record", T.StringType())]
-    )
-    landing = scan_landing(
-        settings.landing / "customers" / f"date={day.isoformat()}", day, CUSTOMER_FIELDS, allow_empty=allow_empty
-    )
+    landing, parsed = parsed_landing(
+        spark, settings, "customers", CUSTOMERS_TABLE, day, CUSTOMER_FIELDS,
+        allow_empty=allow_empty, replace_with_empty=replace_with_empty,
+    )  # fmt: skip
     path = settings.table_path(CUSTOMERS_TABLE)
-    refuse_erasing(spark, path, day, landing, replace_with_empty=replace_with_empty)
-    records = landing_records(spark, landing, CUSTOMER_FIELDS)
-    parsed = records.withColumn(
-        "p", F.from_json("line", schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
-    ).select("source_file", "line_number", "record_in_line", "line", "defect", "p.*")
     parsed = parsed.withColumn("valid_from", F.col("updated_at").try_cast("timestamp")).withColumn(
         "signup", F.col("signup_date").try_cast("date")
     )

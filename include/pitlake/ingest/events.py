@@ -14,9 +14,7 @@ from pitlake.ingest.common import (
     commit_quarantine,
     counts,
     first_reason,
-    landing_records,
-    refuse_erasing,
-    scan_landing,
+    parsed_landing,
 )
 from pitlake.sources.vocabulary import EVENT_TYPES
 
@@ -49,25 +47,15 @@ def ingest_events(
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
 
     lateness = settings.max_event_lateness_days
     interval_end = F.lit(f"{(day + timedelta(days=1)).isoformat()} 00:00:00").cast("timestamp")
     earliest = F.lit(f"{(day - timedelta(days=lateness)).isoformat()} 00:00:00").cast("timestamp")
-    spark_types = {"string": T.StringType(), "number": T.DoubleType()}
-    schema = T.StructType(
-        [T.StructField(name, spark_types[kind]) for name, kind in EVENT_FIELDS.items()]
-        + [T.StructField("_corrupt_record", T.StringType())]
-    )
-    landing = scan_landing(
-        settings.landing / "events" / f"date={day.isoformat()}", day, EVENT_FIELDS, allow_empty=allow_empty
-    )
+    landing, parsed = parsed_landing(
+        spark, settings, "events", EVENTS_TABLE, day, EVENT_FIELDS,
+        allow_empty=allow_empty, replace_with_empty=replace_with_empty,
+    )  # fmt: skip
     bronze_path = settings.table_path(EVENTS_TABLE)
-    refuse_erasing(spark, bronze_path, day, landing, replace_with_empty=replace_with_empty)
-    records = landing_records(spark, landing, EVENT_FIELDS)
-    parsed = records.withColumn(
-        "p", F.from_json("line", schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
-    ).select("source_file", "line_number", "record_in_line", "line", "defect", "p.*")
     parsed = parsed.withColumn("ts", F.col("event_time").try_cast("timestamp"))
     # A defect found while splitting the bytes into records (pitlake.ingest.records) comes first.
     reason = F.coalesce(F.col("defect"), first_reason(
