@@ -10,7 +10,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.pitlake-installed
 PYTEST_ARGS ?=
 
-.PHONY: help install engine engine-stop demo test test-services test-all audit lint format typecheck bench bench-ingest airflow mlflow lock clean check-python reproduce
+.PHONY: help install engine engine-stop demo serve test test-services test-all audit lint format typecheck bench bench-ingest airflow mlflow lock clean check-python reproduce
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,11 @@ install: $(STAMP) ## create .venv, install the pinned requirements, check Java 1
 
 demo: install ## run the pipeline on embedded defaults (local Airflow + Spark + Delta) for the demo dates
 	$(PY) -m pitlake demo
+
+# The demo's features are history: serve them as of the newest materialization (SERVING_CLOCK=wall: UTC now).
+SERVING_CLOCK ?= materialization
+serve: install ## serve /features and /predict with the champion on 127.0.0.1:8000 (docs at /docs; after `make demo`)
+	$(PY) -m pitlake serve --clock $(SERVING_CLOCK)
 
 test: install ## the test suite to run often: unit, Spark, Delta, GX, MLflow, DAG integrity, failure behaviour, engine (~19 min)
 	$(PY) -m pytest -m "not slow" --cov --cov-report=term:skip-covered $(PYTEST_ARGS)

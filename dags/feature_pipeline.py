@@ -14,8 +14,12 @@ Daily: one run covers the data interval `[D 00:00, D+1 00:00)` UTC.
    and writes D's point-in-time rows (`feature_time = D+1 00:00`) to `features.<view>`; days
    that D's late events changed are rebuilt too. Each feature table is an Asset: `train_model`
    is scheduled on them, and every event carries the Delta version it committed.
+4. `materialize_customer_activity`, `materialize_customer_profile` (no JVM): after the view's
+   build and its validation gate, the rows that changed (D's, and days rebuilt by late data) at
+   the Delta version the build committed go to the online store (`PITLAKE_ONLINE_STORE`: SQLite
+   under `PITLAKE_HOME/online/` or Redis), as of D+1 00:00; the serving app reads them.
 
-A rerun of D replaces exactly D's rows.
+A rerun of D replaces exactly D's rows (and rewrites no online row that did not change).
 
 **Concurrency.** Days build on each other: ingestion deduplicates against the days already
 ingested inside the lateness window and chains the SCD2 customer history, and a feature build
@@ -38,7 +42,7 @@ failed days in the range, `completed` every day).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 from pitlake.airflow.assets import BRONZE_CUSTOMERS, BRONZE_EVENTS, table_asset
@@ -88,17 +92,36 @@ def feature_pipeline() -> None:
         outlets=[BRONZE_CUSTOMERS],
         trigger_rule="none_failed",
     )
+
+    @task(retries=2)
+    def materialize(view: str, build_task: str, data_interval_end: datetime | None = None, ti=None) -> dict:
+        from pitlake.core import settings
+        from pitlake.features import get_view
+        from pitlake.serving.materialize import materialize as to_online_store
+
+        assert data_interval_end is not None and ti is not None
+        built = ti.xcom_pull(task_ids=build_task) or {}
+        as_of = data_interval_end.astimezone(UTC).replace(tzinfo=None)
+        result = to_online_store(settings.load(), get_view(view), as_of=as_of, version=built.get("delta_version"))
+        print(f"{result.view}: {result.keys_written} keys written of {result.keys_in_batch} "
+              f"({result.mode}, {result.table} v{result.delta_version}, as of {result.as_of})")  # fmt: skip
+        return result.to_dict()
+
     generate_demo_data() >> [ingest_events, ingest_customers]
     ingest_by_source = {"bronze.events": ingest_events, "bronze.customers": ingest_customers}
     for view in VIEWS:
+        suffix = view.name if view.version == 1 else f"{view.name}_v{view.version}"
         build = PitlakeSparkSubmitOperator(
-            task_id=f"build_{view.name}" if view.version == 1 else f"build_{view.name}_v{view.version}",
+            task_id=f"build_{suffix}",
             stage="build_features",
             application_args=["--view", f"{view.name}:v{view.version}", "--date", DAY],
             outlets=[table_asset(view.table)],
             doc_md=view.description,
         )
         ingest_by_source[view.source] >> build
+        build >> materialize.override(task_id=f"materialize_{suffix}")(
+            view=f"{view.name}:v{view.version}", build_task=f"build_{suffix}"
+        )
 
 
 feature_pipeline()

@@ -192,3 +192,97 @@ def table_rows(path: Path, *, drop: Collection[str]) -> list[tuple[tuple[str, An
             items.append((key, value))
         out.append(tuple(items))
     return sorted(out, key=repr)
+
+
+# --------------------------------------------------------------------------- online serving (no JVM)
+
+
+def feature_arrow_schema(view: Any) -> Any:
+    """The pyarrow schema of ``features.<view>`` as the engine writes it (keys, times, features)."""
+    import pyarrow as pa
+    from pitlake.features.definitions import SnapshotView
+
+    ts = pa.timestamp("us", tz="UTC")
+    fields = [pa.field(k, pa.string()) for k in view.keys]
+    fields += [pa.field("feature_time", ts), pa.field("feature_date", pa.date32()), pa.field("computed_at", ts)]
+    for name in view.feature_names():
+        if isinstance(view, SnapshotView):
+            kind = pa.int32() if name == "tenure_days" else pa.string()
+        elif name.startswith(("count_", "days_since")):
+            kind = pa.int64() if name.startswith("count_") else pa.int32()
+        else:
+            kind = pa.float64()
+        fields.append(pa.field(name, kind))
+    return pa.schema(fields)
+
+
+def write_feature_day(settings: Settings, view: Any, day: str, rows: list[dict[str, Any]], computed_at: str) -> int:
+    """Replace ``feature_date = day`` of ``features.<view>`` with ``rows`` (dicts of keys and features; missing
+    features null), ``feature_time`` = day + 1 00:00; returns the Delta version committed (delta-rs)."""
+    from datetime import UTC, timedelta
+
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    schema = feature_arrow_schema(view)
+    d = T(day).date()
+    ft = datetime.combine(d + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    ca = T(computed_at).replace(tzinfo=UTC)
+    full = [{"feature_time": ft, "feature_date": d, "computed_at": ca} | r for r in rows]
+    table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in full], schema=schema)
+    path = settings.table_path(view.table)
+    write_deltalake(path, table, mode="overwrite", predicate=f"feature_date = '{day}'", partition_by=["feature_date"])
+    return DeltaTable(path).version()
+
+
+def register_champion(
+    settings: Settings,
+    frame: Any,
+    label: Any,
+    *,
+    name: str = "purchase_propensity",
+    candidate: str = "logistic_regression",
+    experiment: str = "serving-tests",
+) -> int:
+    """Fit ``candidate`` on ``frame`` (training-set columns), log it as training logs a model, and register it
+    as ``name``'s champion; returns the version."""
+    import mlflow
+    from pitlake.core import tracking
+    from pitlake.training.candidates import make_pipeline
+    from pitlake.training.dataset import feature_kinds, model_inputs
+    from pitlake.training.mlflow_log import log_sklearn_model
+
+    features = list(frame.columns)
+    numeric, categorical = feature_kinds(frame, features)
+    x = model_inputs(frame, features)
+    model = make_pipeline(candidate, numeric, categorical, seed=7).fit(x, label)
+    client = tracking.connect(settings)
+    experiment_id = tracking.ensure_experiment(client, settings, experiment)
+    with mlflow.start_run(experiment_id=experiment_id):
+        info = log_sklearn_model(model, x.head(200), x.head(3))
+    version = int(mlflow.register_model(info.model_uri, name).version)
+    client.set_registered_model_alias(name, "champion", str(version))
+    return version
+
+
+def training_frame(n: int = 80, seed: int = 1) -> tuple[Any, Any]:
+    """Training-set-shaped rows (every feature of the use case, with nulls) and labels that depend on them."""
+    import numpy as np
+    import pandas as pd
+    from pitlake.training_set.build import get_use_case
+
+    features = get_use_case("purchase_propensity").feature_columns()
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({f: rng.poisson(2, n).astype("float64") for f in features if f.startswith("count_")})
+    for f in features:
+        if f.startswith(("sum_", "avg_", "cart_")):
+            frame[f] = rng.gamma(2.0, 10.0, n)
+    frame["days_since_last_purchase"] = rng.integers(0, 30, n).astype("float64")
+    frame.loc[::5, "days_since_last_purchase"] = np.nan
+    frame["segment"] = rng.choice(["new", "regular", "vip"], n).astype(object)
+    frame["country"] = rng.choice(["DE", "FR"], n).astype(object)
+    frame["loyalty_tier"] = rng.choice(["none", "gold"], n).astype(object)
+    frame.loc[::7, "loyalty_tier"] = None
+    frame["tenure_days"] = rng.integers(1, 400, n).astype("float64")
+    label = (frame["count_purchases_7d"] + rng.normal(0, 1, n) > 2).astype(int).to_numpy()
+    return frame[features], label

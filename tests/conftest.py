@@ -15,6 +15,8 @@ from pitlake.core import settings as settings_mod
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="pitlake-test-airflow-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(settings_mod.REPO_ROOT / "dags")
+# MLflow in this process (training, registry, serving, monitoring tests) sends no usage telemetry.
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +67,62 @@ def spark(repo_settings: settings_mod.Settings, request: pytest.FixtureRequest) 
 def lake(tmp_path: Path, repo_settings: settings_mod.Settings) -> settings_mod.Settings:
     """Settings whose PITLAKE_HOME is a fresh temporary folder (landing, lake, runs...)."""
     return dataclasses.replace(repo_settings, home=tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An initialised, empty MLflow SQLite store, copied per test (creating one takes seconds)."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture()
+def mlflow_home(lake: settings_mod.Settings, mlflow_template: Path) -> settings_mod.Settings:
+    """``lake`` with an MLflow SQLite store of its own under its home."""
+    import shutil
+
+    db = lake.mlflow_dir / "mlflow.db"
+    db.parent.mkdir(parents=True)
+    shutil.copy(mlflow_template, db)
+    return dataclasses.replace(lake, mlflow_tracking_uri=f"sqlite:///{db}")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server (Debian's, installed by .ci/run) on 127.0.0.1 and a free port, stopped by its pid."""
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (`apt-get install redis-server`; .ci/run installs it as root)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+         "--dir", str(folder), "--protected-mode", "yes"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail(f"redis-server did not listen on 127.0.0.1:{port} within 10 s")
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()

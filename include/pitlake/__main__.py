@@ -1,4 +1,5 @@
-"""``python -m pitlake <command>``: install-jars, check-java, engine, airflow, demo, run-day, generate, summary."""
+"""``python -m pitlake <command>``: install-jars, check-java, engine, airflow, demo, run-day, generate, serve,
+summary."""
 
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("docs", help="rebuild the Data Docs index (the gates rebuild it on a failure or every 5 min)")
     mlf = sub.add_parser("mlflow-ui", help="start the MLflow UI on 127.0.0.1 against the local tracking store")
     mlf.add_argument("--port", type=int, default=5000)
+    serve = sub.add_parser("serve", help="serve /features and /predict (FastAPI) on PITLAKE_SERVING_HOST:PORT")
+    serve.add_argument("--host", help="bind address (default PITLAKE_SERVING_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default PITLAKE_SERVING_PORT, 8000)")
+    serve.add_argument("--use-case", default="purchase_propensity")
+    serve.add_argument("--clock", choices=["wall", "materialization"],
+                       help="request time: UTC now, or the newest materialization's as_of "
+                            "(default PITLAKE_SERVING_CLOCK)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
@@ -108,6 +116,20 @@ def _dispatch(args: argparse.Namespace) -> int:
             info = engine.status(s)
             print(json.dumps(info, indent=2))
             return 0 if info["running"] else 1
+    elif args.command == "serve":
+        import dataclasses
+
+        import uvicorn
+
+        from pitlake.serving.app import create_app
+
+        host, port = args.host or s.serving_host, args.port or s.serving_port
+        if args.clock:
+            s = dataclasses.replace(s, serving_clock=args.clock)
+        app = create_app(s, use_case=args.use_case)
+        print(f"pitlake serving {args.use_case} on http://{host}:{port} (docs: /docs, store: {s.online_store}, "
+              f"clock: {s.serving_clock})", flush=True)  # fmt: skip
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     elif args.command == "docs":
         from pitlake.validation import build_docs_index
 

@@ -45,7 +45,11 @@ def test_feature_pipeline_covers_whole_days(dagbag):
         "ingest_customers",
         "build_customer_activity",
         "build_customer_profile",
+        "materialize_customer_activity",
+        "materialize_customer_profile",
     }
+    assert dag.get_task("build_customer_activity").downstream_task_ids == {"materialize_customer_activity"}
+    assert dag.get_task("build_customer_profile").downstream_task_ids == {"materialize_customer_profile"}
     assert dag.get_task("ingest_events").downstream_task_ids == {"build_customer_activity"}
     assert dag.get_task("ingest_customers").downstream_task_ids == {"build_customer_profile"}
     build = dag.get_task("build_customer_activity")
@@ -200,3 +204,26 @@ def test_promote_model_is_manual_with_params_and_maintenance_is_weekly(dagbag):
     vacuum = maintenance.get_task("optimize_and_vacuum")
     assert vacuum.application.endswith("jobs/maintenance.py")
     assert vacuum._conn_id == "spark_default" and vacuum.owner == "pitlake" and vacuum.on_failure_callback
+
+
+def test_monitor_model_is_daily_and_retrains_before_failing_on_a_breach(dagbag):
+    from airflow.sdk import CronDataIntervalTimetable
+
+    dag = dagbag.dags["monitor_model"]
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.max_active_runs == 1 and not dag.catchup
+    assert dag.doc_md and "matured" in dag.doc_md
+    assert {"pitlake", "monitoring"} <= set(dag.tags)
+    assert set(dag.task_ids) == {"evaluate_model", "breached", "trigger_train_model", "fail_on_breach"}
+    assert dag.get_task("evaluate_model").downstream_task_ids == {"breached"}
+    assert dag.get_task("breached").downstream_task_ids == {"trigger_train_model"}
+    assert dag.get_task("trigger_train_model").downstream_task_ids == {"fail_on_breach"}
+    trigger = dag.get_task("trigger_train_model")
+    assert type(trigger).__name__ == "TriggerDagRunOperator"
+    assert trigger.trigger_dag_id == "train_model" and trigger.wait_for_completion is False
+    assert "reason" in trigger.conf
+    assert dag.get_task("fail_on_breach").retries == 0
+    assert dag.params.get_param("use_case").schema["enum"] == ["purchase_propensity"]
+    assert dag.params["eval_days"] == 7 and dag.params["psi_threshold"] == 0.2
+    for task in dag.tasks:
+        assert task.owner == "pitlake" and task.on_failure_callback

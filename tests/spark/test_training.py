@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import socket
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -31,29 +30,9 @@ EVAL_START = datetime(2026, 2, 2)
 INPUT_VERSIONS = {"labels.purchase_propensity": 4, "features.customer_activity": 6, "features.customer_profile": 2}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _no_telemetry():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory) -> Path:
-    """An initialised, empty MLflow SQLite store, copied per test (creating one takes seconds)."""
-    from mlflow import MlflowClient
-
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
-
-
 @pytest.fixture()
-def home(lake, empty_store):
-    db = lake.mlflow_dir / "mlflow.db"
-    db.parent.mkdir(parents=True)
-    shutil.copy(empty_store, db)
-    return dataclasses.replace(lake, mlflow_tracking_uri=f"sqlite:///{db}")
+def home(mlflow_home):
+    return mlflow_home
 
 
 def synthetic(seed: int = 11, customers: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:

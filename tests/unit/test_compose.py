@@ -33,8 +33,8 @@ AIRFLOW_SERVICES = (
     "airflow-triggerer",
 )
 SPARK_SERVICES = ("spark-master", "spark-worker")
-LAKE_SERVICES = (*AIRFLOW_SERVICES, *SPARK_SERVICES, "mlflow")
-REQUIRED_SERVICES = ("postgres", *LAKE_SERVICES)
+LAKE_SERVICES = (*AIRFLOW_SERVICES, *SPARK_SERVICES, "mlflow", "serving")
+REQUIRED_SERVICES = ("postgres", "redis", *LAKE_SERVICES)
 
 # ${VAR}, ${VAR:-default}, ${VAR:?error}, $VAR; not the escaped $${VAR} / $$VAR (a variable of the container).
 _COMPOSE_VAR = re.compile(r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -323,8 +323,8 @@ def test_published_ports_bind_to_loopback_unless_env_says_otherwise(services: di
         for port in ports:
             assert _interpolate(port, {}).startswith("127.0.0.1:"), f"{name} publishes {port} beyond this machine"
             opened = _interpolate(port, {"PITLAKE_BIND_ADDRESS": "0.0.0.0"})
-            # MLflow has no login here: it stays on loopback whatever .env says.
-            assert opened.startswith("127.0.0.1:") == (name == "mlflow"), (name, port)
+            # MLflow and the serving app have no login here: they stay on loopback whatever .env says.
+            assert opened.startswith("127.0.0.1:") == (name in ("mlflow", "serving")), (name, port)
 
 
 def test_demo_mode_is_off_unless_env_turns_it_on(services: dict[str, dict[str, Any]]) -> None:
@@ -357,6 +357,17 @@ def test_airflow_init_checks_the_secrets_before_anything_else(services: dict[str
     assert set(SECRETS) | {FERNET[0]} <= set(env), "airflow-init must see every secret it checks"
 
 
+def test_serving_reads_the_redis_store_the_materialize_tasks_write(services: dict[str, dict[str, Any]]) -> None:
+    serving, scheduler = _environment(services["serving"]), _environment(services["airflow-scheduler"])
+    for env in (serving, scheduler):
+        assert env["PITLAKE_ONLINE_STORE"] == "redis"
+        url = urlsplit(_interpolate(env["PITLAKE_REDIS_URL"], {"REDIS_PASSWORD": "sentinel-pw"}))
+        assert (url.hostname, url.port, url.password) == ("redis", 6379, "sentinel-pw")
+    assert "--requirepass" in " ".join(_command_strings(services["redis"]))
+    assert not services["redis"].get("ports"), "Redis stays inside the compose network"
+    assert services["serving"]["command"] == ["python", "-m", "pitlake", "serve", "--host", "0.0.0.0", "--port", "8000"]
+
+
 def test_the_secrets_check_refuses_the_example_values_and_accepts_real_ones() -> None:
     from cryptography.fernet import Fernet
     from pitlake.airflow.secrets_check import problems
@@ -367,12 +378,13 @@ def test_the_secrets_check_refuses_the_example_values_and_accepts_real_ones() ->
         "AIRFLOW__API_AUTH__JWT_SECRET": example["AIRFLOW_JWT_SECRET"],
         "AIRFLOW__API__SECRET_KEY": example["AIRFLOW_API_SECRET_KEY"],
         "_AIRFLOW_WWW_USER_PASSWORD": example["_AIRFLOW_WWW_USER_PASSWORD"],
+        "REDIS_PASSWORD": example["REDIS_PASSWORD"],
         "AIRFLOW__CORE__FERNET_KEY": example["AIRFLOW_FERNET_KEY"],
     }
     found = problems(as_in_container)
     assert [line.split(" ")[0] for line in found] == [
         "POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "_AIRFLOW_WWW_USER_PASSWORD",
-        "AIRFLOW_FERNET_KEY",
+        "REDIS_PASSWORD", "AIRFLOW_FERNET_KEY",
     ]  # fmt: skip
     assert "is not a Fernet key" in found[-1] and "'change-me'" in found[0]
     good = {k: "s3cr3t-" + k.lower() for k in as_in_container} | {

@@ -22,6 +22,7 @@ SECRETS = {
         'python3 -c "import secrets; print(secrets.token_urlsafe(32))"',
     ),
     "_AIRFLOW_WWW_USER_PASSWORD": ("_AIRFLOW_WWW_USER_PASSWORD", "a password of your choice"),
+    "REDIS_PASSWORD": ("REDIS_PASSWORD", 'python3 -c "import secrets; print(secrets.token_urlsafe(24))"'),
 }
 FERNET = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW_FERNET_KEY")
 FERNET_HINT = 'python3 -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'

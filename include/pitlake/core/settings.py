@@ -52,6 +52,15 @@ class Settings:
     engine_master: str = "local[*]"
     engine_memory: str = "4g"
     engine_java_options: str = ""
+    # Online serving: the store materializations write and the app reads ("sqlite": a file under
+    # online/, the embedded default; "redis": redis_url), and where `pitlake serve` listens.
+    online_store: str = "sqlite"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    serving_host: str = "127.0.0.1"
+    serving_port: int = 8000
+    # The serving app's clock: "wall" (UTC now) or "materialization" (the newest materialization's
+    # as_of: serving a historical store, e.g. the demo's, as of the time its features are valid).
+    serving_clock: str = "wall"
 
     @property
     def landing(self) -> Path:
@@ -81,6 +90,16 @@ class Settings:
     def engine_dir(self) -> Path:
         """The engine's pid/port record and log."""
         return self.home / "engine"
+
+    @property
+    def online_dir(self) -> Path:
+        """The embedded online store (SQLite) and its materialization records."""
+        return self.home / "online"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        """Monitoring reports (HTML and JSON) per use case and day."""
+        return self.home / "monitoring"
 
     @property
     def runs_dir(self) -> Path:
@@ -136,6 +155,11 @@ def load() -> Settings:
         engine_master=_env("PITLAKE_ENGINE_MASTER", "local[*]") or "local[*]",
         engine_memory=_env("PITLAKE_ENGINE_MEMORY", "4g") or "4g",
         engine_java_options=_env("PITLAKE_ENGINE_JAVA_OPTIONS", "") or "",
+        online_store=_online_store(_env("PITLAKE_ONLINE_STORE", "sqlite") or "sqlite"),
+        redis_url=_env("PITLAKE_REDIS_URL", "redis://127.0.0.1:6379/0") or "redis://127.0.0.1:6379/0",
+        serving_host=_env("PITLAKE_SERVING_HOST", "127.0.0.1") or "127.0.0.1",
+        serving_clock=_choice("PITLAKE_SERVING_CLOCK", "wall", ("wall", "materialization")),
+        serving_port=_port(_env("PITLAKE_SERVING_PORT", "8000") or "8000", "PITLAKE_SERVING_PORT"),
     )
 
 
@@ -175,9 +199,23 @@ def _engine_kind(raw: str) -> str:
     return raw
 
 
-def _port(raw: str) -> int:
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = (_env(name, default) or default).strip().lower()
+    if raw not in allowed:
+        raise ConfigError(f"{name}={raw!r}: use one of {', '.join(allowed)}")
+    return raw
+
+
+def _online_store(raw: str) -> str:
+    kind = raw.strip().lower()
+    if kind not in ("sqlite", "redis"):
+        raise ConfigError(f"PITLAKE_ONLINE_STORE={raw!r}: use 'sqlite' (embedded) or 'redis' (with PITLAKE_REDIS_URL)")
+    return kind
+
+
+def _port(raw: str, name: str = "PITLAKE_ENGINE_PORT") -> int:
     if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ConfigError(f"PITLAKE_ENGINE_PORT={raw!r} must be a TCP port number (1-65535)")
+        raise ConfigError(f"{name}={raw!r} must be a TCP port number (1-65535)")
     return int(raw)
 
 

@@ -87,9 +87,15 @@ def feature_kinds(frame: pd.DataFrame, features: list[str]) -> tuple[list[str], 
     return numeric, [c for c in features if c not in numeric]
 
 
-def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """The features as the model sees them: numeric as float64 (null → NaN), categorical as object (null → None)."""
-    numeric, _ = feature_kinds(frame, features)
+def model_inputs(frame: pd.DataFrame, features: list[str], numeric: list[str] | None = None) -> pd.DataFrame:
+    """The features as the model sees them: numeric as float64 (null → NaN), categorical as object (null → None).
+
+    One function for both sides: training passes a training set's rows (``numeric`` from their
+    dtypes), serving the served values with ``numeric`` from the model's signature, which recorded
+    the training side's kinds; columns come out in ``features`` order.
+    """
+    if numeric is None:
+        numeric, _ = feature_kinds(frame, features)
     out = pd.DataFrame(index=frame.index)
     for column in features:
         if column in numeric:

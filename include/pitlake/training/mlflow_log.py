@@ -158,17 +158,21 @@ def log_plots(outcome: FitOutcome, quality: lineage.QualityRecord, frame: pd.Dat
 
 def log_model(outcome: FitOutcome) -> Any:
     """Log the selected model as ``model``; returns MLflow's ``ModelInfo`` (its ``model_uri`` is registered)."""
+    return log_sklearn_model(outcome.selected.model, outcome.x_eval.head(200), outcome.x_train.head(5))
+
+
+def log_sklearn_model(model: Any, sample: pd.DataFrame, example: pd.DataFrame) -> Any:
+    """Log a fitted pipeline as ``model`` of the active run: skops serialisation, the signature of
+    ``sample`` (model inputs: its columns, order and kinds, which serving reads back), ``example``."""
     import mlflow
     import mlflow.sklearn
     import skops.io
     from mlflow.models import infer_signature
 
-    model = outcome.selected.model
     trusted = [
         t for t in skops.io.get_untrusted_types(data=skops.io.dumps(model)) if t.startswith(("numpy.", "sklearn."))
     ]
-    example = outcome.x_train.head(5)
-    signature = infer_signature(outcome.x_eval.head(200), model.predict_proba(outcome.x_eval.head(200)))
+    signature = infer_signature(sample, model.predict_proba(sample))
     versions = lineage.package_versions(MODEL_PACKAGES)
     return mlflow.sklearn.log_model(
         model,

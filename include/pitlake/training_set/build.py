@@ -150,6 +150,27 @@ def build_training_set(
     return result
 
 
+def feature_inputs(
+    spark: SparkSession,
+    settings: Settings,
+    use_case: UseCase,
+    versions: dict[str, int],
+    *,
+    as_of_write: bool = False,
+) -> list[ViewInput]:
+    r"""The use case's views as :class:`ViewInput`\ s, each table read at ``versions[table]``: the inputs of
+    every training set, and of the online store's skew check (:mod:`pitlake.serving.skew`)."""
+    out = []
+    for view in use_case.feature_views():
+        df = delta_io.read(spark, settings.table_path(view.table), versions[view.table]).select(
+            *view.keys, "feature_time", "computed_at", *view.feature_names()
+        )
+        if not as_of_write:
+            df = df.drop("computed_at")
+        out.append(ViewInput(df=df, keys=list(view.keys), name=view.name, ttl=view.ttl))
+    return out
+
+
 def content_hash(df: DataFrame, columns: list[str]) -> tuple[int, str]:
     """(row count, hash) of ``df``'s ``columns``, independent of row order and partitioning."""
     from pyspark.sql import functions as F
@@ -214,14 +235,8 @@ def build(
         .where(F.col("label_date").between(F.lit(start), F.lit(end)))
         .select(*use_case.keys, use_case.spine_time, "label_date", use_case.label_column)
     )
-    view_inputs = []
-    for view in views:
-        df = delta_io.read(spark, inputs[view.table]["path"], inputs[view.table]["version"]).select(
-            *view.keys, "feature_time", "computed_at", *view.feature_names()
-        )
-        if not as_of_write:
-            df = df.drop("computed_at")
-        view_inputs.append(ViewInput(df=df, keys=list(view.keys), name=view.name, ttl=view.ttl))
+    versions = {v.table: inputs[v.table]["version"] for v in views}
+    view_inputs = feature_inputs(spark, settings, use_case, versions, as_of_write=as_of_write)
     joined = build_training_set(
         spine, view_inputs, spine_time=use_case.spine_time, as_of_write="computed_at" if as_of_write else None
     ).cache()
