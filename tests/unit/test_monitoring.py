@@ -68,9 +68,10 @@ def last_ingest(settings) -> None:
     write_events(settings, [event("e-last", "page_view", "zz", "2026-02-11 08:00:00")])
 
 
-def register_champion(settings, floor: float = 0.7) -> str:
+def register_champion(settings, floor: float = 0.7, eval_start: str = "2026-01-01T00:00:00") -> str:
     """Training set ``ts-mon`` (deltalake + its manifest) and version 1 of the model at alias champion, whose run
-    logs the lineage manifest; the floor as the gate's tag. Returns the run id."""
+    logs the lineage manifest (its evaluation window from ``eval_start``: by default every training row); the
+    floor as the gate's tag. Returns the run id."""
     import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
     from pitlake.core import tracking
@@ -114,7 +115,7 @@ def register_champion(settings, floor: float = 0.7) -> str:
     snapshot = Snapshot(use_case=uc, training_set_id="ts-mon", build=build, path=path)
     quality = lineage.QualityRecord(None, None, "no ground truth", floor, "fallback", None, False, ())
     training = lineage.TrainingRecord(7, ("logistic_regression",), "logistic_regression", tuple(FEATURES), 0.2, 7,
-                                      "2026-01-09T00:00:00", 8, 2, 0.5, "best_f1")  # fmt: skip
+                                      eval_start, 8, 2, 0.5, "best_f1")  # fmt: skip
     model = lineage.ModelRecord(USE_CASE, int(mv.version), run_id, f"models:/{USE_CASE}/1", "logistic_regression")
     provenance = Provenance(lineage.git_state(), None, (), None)
     metrics = {"roc_auc": 0.83, "quality_floor": floor}
@@ -156,11 +157,8 @@ def evaluated_day(settings, positive_scores: list[float]) -> None:
 
 def drift_day(settings, segments: list[str]) -> None:
     """Ten vectors served on 02-03 with the training set's counts and these segments."""
-    from pitlake.monitoring.predictions import write_predictions
-
     vectors = [{"count_purchases_7d": c, "segment": s} for c, s in zip(TRAIN_COUNTS, segments, strict=True)]
-    write_predictions(settings, [prediction(f"d{i}", f"c{i:02d}", SERVED_T, 0.5, features=v)
-                                 for i, v in enumerate(vectors)])  # fmt: skip
+    write_predictions_served(settings, vectors)
 
 
 def run_tags(settings, run_id: str) -> dict[str, str]:
@@ -308,6 +306,31 @@ def test_drift_of_a_served_feature_breaches(home):
     assert result.reasons == ["PSI segment 0.42 > 0.20"]
     assert result.message == f"purchase_propensity v1: PSI segment 0.42 > 0.20 — {RETRAIN}"
     assert run_tags(home, result.run_id)["monitoring.breached"] == "true"
+
+
+def test_drift_is_measured_against_the_evaluation_window_of_the_training_set(home):
+    """The rows from eval_start (01-06 .. 01-10: counts 2,3,3,4,4, segments b,a,b,a,b) are the reference, not the
+    older warm-up rows: vectors served in exactly those proportions drift by 0 (against all ten rows, the
+    segments' 4 a / 6 b would give 0.1 ln(0.6/0.5) + 0.1 ln(0.5/0.4) = 0.04)."""
+    from pitlake.monitoring.monitor import monitor
+
+    register_champion(home, eval_start="2026-01-06T00:00:00")
+    last_ingest(home)
+    evaluated_day(home, [0.6] * 20 + [0.2] * 5)
+    counts, segments = [2, 3, 3, 4, 4] * 2, ["b", "a", "b", "a", "b"] * 2
+    write_predictions_served(
+        home, [{"count_purchases_7d": c, "segment": s} for c, s in zip(counts, segments, strict=True)]
+    )
+    result = monitor(home, USE_CASE, DAY)
+    assert result.psi == {"count_purchases_7d": 0.0, "segment": 0.0}
+    assert not result.breached
+
+
+def write_predictions_served(settings, vectors: list[dict]) -> None:
+    from pitlake.monitoring.predictions import write_predictions
+
+    write_predictions(settings, [prediction(f"d{i}", f"c{i:02d}", SERVED_T, 0.5, features=v)
+                                 for i, v in enumerate(vectors)])  # fmt: skip
 
 
 def test_a_healthy_model_says_so_in_one_line(home):

@@ -58,7 +58,7 @@ def served(tmp_path_factory, repo_settings, mlflow_template):
 @pytest.fixture(scope="module")
 def client(served):
     settings = served[0]
-    app = create_app(settings, clock=lambda: AS_OF, reload_seconds=0.2, flush_seconds=60)
+    app = create_app(settings, clock=lambda: AS_OF, reload_seconds=0.5, flush_seconds=60)
     with TestClient(app) as c:
         yield c
 
@@ -183,3 +183,29 @@ def test_health_docs_and_a_reload_when_the_champion_alias_moves(served, client):
         time.sleep(0.1)
     assert client.post("/predict", json={"entities": [{"customer_id": "fresh"}]}).json()["model_version"] == newer
     tracking.connect(settings).set_registered_model_alias("purchase_propensity", "champion", str(served[1]))
+
+
+def test_a_clean_shutdown_writes_every_buffered_prediction_and_a_failed_write_loses_none(served, monkeypatch):
+    from deltalake import DeltaTable
+    from pitlake.monitoring import predictions as table
+
+    app = create_app(served[0], clock=lambda: AS_OF, flush_seconds=3600)  # only the shutdown flushes
+    calls = {"n": 0}
+    real = table.write_predictions
+
+    def flaky(settings, records):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("disk full")
+        return real(settings, records)
+
+    monkeypatch.setattr(table, "write_predictions", flaky)
+    with TestClient(app) as c:
+        ids = []
+        for customer in ("fresh", "expired", "nobody"):
+            body = c.post("/predict", json={"entities": [{"customer_id": customer}]}).json()
+            ids += [p["request_id"] for p in body["predictions"]]
+        log = c.app.state.predictions
+        assert log.flush() == 0 and log.pending() == 3 and log.last_error == "disk full"  # kept for the next flush
+    rows = DeltaTable(served[0].table_path("monitoring.predictions")).to_pyarrow_table().to_pylist()
+    assert sorted(r["customer_id"] for r in rows if r["request_id"] in ids) == ["expired", "fresh", "nobody"]

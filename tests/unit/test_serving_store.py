@@ -148,3 +148,10 @@ def test_a_store_that_went_away_is_one_retryable_line():
         gone.read("customer_activity", ["c1"])
     assert err.value.retryable and "\n" not in str(err.value)
     assert not gone.ping()
+
+
+def test_a_redis_url_in_a_message_hides_its_password():
+    from pitlake.serving.store import redacted
+
+    assert redacted("redis://:s3cret@redis:6379/0") == "redis://:***@redis:6379/0"
+    assert redacted("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"

@@ -93,6 +93,8 @@ def replay_and_monitor(settings: Settings, end: date) -> dict[str, Any]:
     result = monitor(settings, use_case.name, day)
     out = result.to_dict()
     print(f"  monitoring: {out.get('message')}", flush=True)
+    if out.get("breached"):
+        print("  (the monitor_model DAG fails on this and triggers train_model; the demo only reports it)", flush=True)
     if out.get("report_html"):
         print(f"  report: {out['report_html']}", flush=True)
     return {"replay_day": day.isoformat(), "requests": len(visits), "monitoring": out}

@@ -18,8 +18,9 @@
    :data:`MIN_EVAL_PREDICTIONS` matured predictions or a single class the AUC is "insufficient", never a breach.
 5. *Drift*: PSI (:func:`pitlake.monitoring.metrics.psi`; plain numpy rather than Great Expectations, whose
    suites check a table's own rows, not one sample against another) of each model feature as served in the
-   ``drift_days`` days ending at ``day`` against the champion's training set rows, numeric or categorical
-   by the training frame's dtype.
+   ``drift_days`` days ending at ``day`` against the champion's training set rows of its evaluation window
+   (label times from the manifest's ``eval_start``: the newest rows, which the gate scored it on; older
+   ones include the history's warm-up), numeric or categorical by the training frame's dtype.
 6. *Breach*: realized ROC AUC < floor, or a feature's PSI > ``psi_threshold``. The HTML report and the
    result's JSON go to ``$PITLAKE_HOME/monitoring/reports/<use_case>/<day>.{html,json}`` and to the
    champion's run under ``monitoring/``, with ``monitoring.*`` tags on that run.
@@ -217,6 +218,12 @@ def _drift(settings: Settings, model: Champion, served: pd.DataFrame) -> tuple[d
     build = read_manifest(settings, use_case.name, ts.training_set_id)
     build = dataclasses.replace(build, delta_version=ts.delta_version, row_count=ts.row_count)  # the model's pin
     frame = read_training_set(settings, use_case, build)
+    # The reference is the training set's evaluation window (the newest label dates, the rows the gate
+    # scored the model on): the older rows include the history's warm-up, when 28-day windows were not
+    # yet full and customers not yet seen, which no served vector resembles.
+    eval_start = pd.Timestamp(model.manifest.training.eval_start)
+    recent = frame[pd.to_datetime(frame[use_case.spine_time]) >= eval_start]
+    frame = recent if len(recent) else frame
     features = list(model.manifest.training.feature_columns)
     numeric, _ = feature_kinds(frame, features)
     vectors = pd.DataFrame.from_records([json.loads(s) for s in served["features"]], index=range(len(served)))

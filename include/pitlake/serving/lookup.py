@@ -114,10 +114,12 @@ class FeatureLookup:
         at_us = micros(at)
         keys = [entity_key(e) for e in entities]
         results = [EntityFeatures(e, False, False, {}, {}) for e in entities]
-        for ref in views or list(self.refs):
+        wanted = list(views or self.refs)
+        stored_by_view = self.store.read_views(wanted, keys)
+        for ref in wanted:
             view = self.refs[ref]
             names = view.feature_names()
-            stored = self.store.read(ref, keys)
+            stored = stored_by_view[ref]
             floor = micros(at - view.ttl) if view.ttl is not None else None
             for key, result in zip(keys, results, strict=True):
                 row = stored.get(key)

@@ -13,8 +13,8 @@ Two implementations of :class:`OnlineStore`:
 
 * :class:`SQLiteStore` (embedded default): ``PITLAKE_HOME/online/online.sqlite`` in WAL mode, so
   the app reads while a materialization writes.
-* :class:`RedisStore` (scale-out): one hash per key, ``pitlake:f:<view>:<key>`` with fields
-  ``ft``, ``ca``, ``v``; reads are one pipelined round trip per view.
+* :class:`RedisStore` (scale-out): one string per key, ``pitlake:f:<view>:<key>`` =
+  ``"<feature_time> <computed_at> <values>"``; a read is one ``MGET`` per view.
 
 Each materialization is recorded (view, table, Delta version, ``as_of``, rows, keys written) and
 the serving app reads the latest per view to know the instant its features are valid as of.
@@ -58,6 +58,10 @@ class OnlineStore(Protocol):
 
     def read(self, view: str, keys: Sequence[str]) -> dict[str, tuple[int, int, bytes]]:
         """The stored ``(feature_time, computed_at, values)`` of each key that has a row."""
+        ...
+
+    def read_views(self, views: Sequence[str], keys: Sequence[str]) -> dict[str, dict[str, tuple[int, int, bytes]]]:
+        """:meth:`read` of several views at once (one round trip where the store allows)."""
         ...
 
     def record_materialization(self, record: dict[str, Any]) -> None: ...
@@ -138,6 +142,9 @@ class SQLiteStore:
                     out[key] = (ft, ca, values)
         return out
 
+    def read_views(self, views: Sequence[str], keys: Sequence[str]) -> dict[str, dict[str, tuple[int, int, bytes]]]:
+        return {view: self.read(view, keys) for view in views}
+
     def record_materialization(self, record: dict[str, Any]) -> None:
         with self._lock:
             self._db.execute(
@@ -154,10 +161,6 @@ class SQLiteStore:
                 )
             return [json.loads(r) for (r,) in cursor]
 
-    def count(self, view: str) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM features WHERE view = ?", (view,)).fetchone()[0])
-
     def ping(self) -> bool:
         try:
             with self._lock:
@@ -171,21 +174,25 @@ class SQLiteStore:
             self._db.close()
 
 
-# KEYS[1] the row's hash; ARGV: feature_time, computed_at, values. Written only if (ft, ca) is greater.
+# KEYS[1] the row's key; ARGV: feature_time, computed_at, values. The value is "<ft> <ca> <values>",
+# replaced only if (ft, ca) is greater (microsecond integers: exact in Lua's doubles up to 2^53).
 _MONOTONIC_SET = """
-local cur = redis.call('HMGET', KEYS[1], 'ft', 'ca')
-if cur[1] then
-  local ft, ca = tonumber(cur[1]), tonumber(cur[2])
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ft, ca = string.match(cur, '^(%d+) (%d+) ')
+  ft, ca = tonumber(ft), tonumber(ca)
   local nft, nca = tonumber(ARGV[1]), tonumber(ARGV[2])
   if nft < ft or (nft == ft and nca <= ca) then return 0 end
 end
-redis.call('HSET', KEYS[1], 'ft', ARGV[1], 'ca', ARGV[2], 'v', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3])
 return 1
 """
 
 
 class RedisStore:
-    """The scale-out online store on a Redis server (``PITLAKE_REDIS_URL``)."""
+    """The scale-out online store on a Redis server (``PITLAKE_REDIS_URL``): one string per row,
+    ``pitlake:f:<view>:<key>`` = ``"<feature_time> <computed_at> <values>"``, so a read of any number of
+    keys is one ``MGET``."""
 
     kind = "redis"
     BATCH = 2000
@@ -222,17 +229,20 @@ class RedisStore:
         return changed
 
     def read(self, view: str, keys: Sequence[str]) -> dict[str, tuple[int, int, bytes]]:
+        return self.read_views([view], keys)[view]
+
+    def read_views(self, views: Sequence[str], keys: Sequence[str]) -> dict[str, dict[str, tuple[int, int, bytes]]]:
         if not keys:
-            return {}
-        pipe = self._redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.hmget(self._key(view, key), "ft", "ca", "v")
+            return {view: {} for view in views}
         with _unavailable("the Redis online store"):
-            answers = pipe.execute()
-        out: dict[str, tuple[int, int, bytes]] = {}
-        for key, (ft, ca, values) in zip(keys, answers, strict=True):
-            if ft is not None:
-                out[key] = (int(ft), int(ca), values)
+            answers: list[bytes | None] = self._redis.mget([self._key(view, k) for view in views for k in keys])  # type: ignore[assignment]
+        out: dict[str, dict[str, tuple[int, int, bytes]]] = {}
+        for i, view in enumerate(views):
+            rows = out[view] = {}
+            for key, stored in zip(keys, answers[i * len(keys) : (i + 1) * len(keys)], strict=True):
+                if stored is not None:
+                    ft, ca, values = stored.split(b" ", 2)
+                    rows[key] = (int(ft), int(ca), values)
         return out
 
     def record_materialization(self, record: dict[str, Any]) -> None:
@@ -245,9 +255,6 @@ class RedisStore:
     def materializations(self, view: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         name = f"{self.prefix}:materializations" + (f":{view}" if view else "")
         return [json.loads(r) for r in self._redis.lrange(name, 0, limit - 1)]
-
-    def count(self, view: str) -> int:
-        return sum(1 for _ in self._redis.scan_iter(match=self._key(view, "*"), count=10_000))
 
     def ping(self) -> bool:
         import redis
@@ -276,6 +283,18 @@ def _unavailable(what: str) -> Iterator[None]:
         raise
 
 
+def redacted(url: str) -> str:
+    """``url`` without its password (for messages and /health)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def sqlite_path(settings: Settings) -> Path:
     return settings.online_dir / "online.sqlite"
 
@@ -289,7 +308,7 @@ def open_store(settings: Settings, kind: str | None = None) -> OnlineStore:
         store = RedisStore(settings.redis_url)
         if not store.ping():
             raise ConfigError(
-                f"the Redis online store at {settings.redis_url} does not answer: start redis-server or set "
+                f"the Redis online store at {redacted(settings.redis_url)} does not answer: start redis-server or set "
                 "PITLAKE_REDIS_URL (or PITLAKE_ONLINE_STORE=sqlite for the embedded store)"
             )
         return store
