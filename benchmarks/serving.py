@@ -424,14 +424,20 @@ def run(ctx: Context) -> Section:
             os.killpg(redis_proc.pid, signal.SIGTERM)
             redis_proc.wait(timeout=30)
 
-    def verdict(endpoint: str, keys: int) -> str:
-        stats = figures[("sqlite", endpoint, keys, 1)]
+    def verdict(endpoint: str, keys: int, store: str = "sqlite") -> str:
+        stats = figures[(store, endpoint, keys, 1)]
         p50, p99 = FEAST[(endpoint, keys)]
         ok = stats["p50"] < p50 and stats["p99"] < p99
         return (f"{'met' if ok else 'MISSED'}: p50 {stats['p50']:.2f} ms vs {p50} ms "
                 f"({p50 / stats['p50']:.1f}x), p99 {stats['p99']:.2f} ms vs {p99} ms")  # fmt: skip
 
     predict_p99 = figures[("sqlite", "predict", 1, 1)]["p99"]
+    redis_lines = (
+        f"- `/features`, 1 key, Redis: {verdict('features', 1, 'redis')}\n"
+        f"- `/features`, 100 keys, Redis: {verdict('features', 100, 'redis')}"
+        if ("redis", "features", 1, 1) in figures
+        else "- Redis: not measured (no redis-server on this machine)"
+    )
     base_rows = [[name, keys, f"{p50:.3f}", f"{p99:.3f}"] for (name, keys), (p50, p99) in baselines.items()]
     body = f"""
 Demo-shaped tables ({CUSTOMERS:,} customers, {DAYS} days; keys materialized: {demo_keys}), a `random_forest`
@@ -449,8 +455,9 @@ Target for 1M keys: 60 s.
 
 {table(["store", "endpoint", "keys", "concurrency", "p50 ms", "p99 ms", "req/s", "Feast p50 / p99"], load_rows)}
 
-- `/features`, 1 key: {verdict("features", 1)}
-- `/features`, 100 keys: {verdict("features", 100)}
+- `/features`, 1 key, SQLite: {verdict("features", 1)}
+- `/features`, 100 keys, SQLite: {verdict("features", 100)}
+{redis_lines}
 - `/predict`, 1 key, p99 {predict_p99:.2f} ms (target 10 ms, model included)
 
 **Baselines** (in process, no HTTP; ms):
@@ -476,6 +483,21 @@ Feast's raw SQLite lookup of one key: {FEAST_RAW_SQLITE_ONE_KEY_MS} ms.
     }
 
 The difference between these and the HTTP latencies is uvicorn, FastAPI's routing and pydantic's
-request validation, and the client, all on the same 2 cores.
+request validation, and the client, all on the same 2 cores. Reading the figures:
+
+- The model is what a naive server spends its time on: the scikit-learn pipeline costs 15 to 25 ms
+  per call whatever the batch (pandas column selection, validation in every step, a joblib dispatch
+  per tree); its compiled form (`pitlake.serving.compiled`, proven identical at load) costs well under
+  a millisecond for one row. That is what brings `/predict` under its 10 ms target.
+- Redis adds a loopback round trip per request (one `MGET` for all views) and redis-py's parsing
+  of the answers to what SQLite does in process: close to SQLite at one key, about twice its time
+  at 100 keys (200 values to parse). Its materialization pays one Lua call per key (pipelined).
+- At concurrency 8 one uvicorn worker serves 8 clients on 2 cores shared with them: latency is
+  queueing (about 8 service times), throughput is the figure to read. More workers (`uvicorn
+  --workers`, or replicas behind a balancer) scale it; the stores are shared by design.
+- `/predict` p99 at 100 keys includes the prediction log's flush every 5 s (building one Arrow
+  batch of the buffered predictions and a Delta append, in a thread that shares the GIL).
+- The delta-rs baseline pays for opening the table's log and scanning a day's files per request:
+  materializing is what makes per-request reads cheap.
 """
     return Section("Online serving", body, {"demo_materialize_s": min(demo_times)})
