@@ -177,16 +177,16 @@ def materialize(
     if partitions is None:
         mode = "full"
         arrow = table.to_pyarrow_table(columns=columns, filters=[("feature_date", "<=", last_day)])
-        read_days = "all"
+        read_days = ["all"]
     else:
         mode = "incremental"
         wanted = sorted(d for d in partitions if date.fromisoformat(d) <= last_day)
         arrow = (
             table.to_pyarrow_table(columns=columns, filters=[("feature_date", "in", wanted)])
             if wanted
-            else table.to_pyarrow_table(columns=columns).slice(0, 0)
+            else table.to_pyarrow_dataset().schema.empty_table().select(columns)  # nothing changed: read nothing
         )
-        read_days = ",".join(wanted)
+        read_days = wanted
     rows = latest_rows(arrow, view.keys, features, as_of)
     written = store.write(ref, rows)
     types = {f: str(arrow.schema.field(f).type) for f in features}
@@ -196,7 +196,7 @@ def materialize(
         delta_version=pinned,
         as_of=as_of.isoformat(),
         mode=mode,
-        partitions_read=[read_days] if read_days == "all" else read_days.split(",") if read_days else [],
+        partitions_read=read_days,
         rows_read=arrow.num_rows,
         keys_in_batch=len(rows),
         keys_written=written,
