@@ -95,17 +95,24 @@ def feature_pipeline() -> None:
 
     @task(retries=2)
     def materialize(view: str, build_task: str, data_interval_end: datetime | None = None, ti=None) -> dict:
+        from pitlake.airflow.lineage import parent_ids
         from pitlake.core import settings
+        from pitlake.core.openlineage import RunRef, job_run
         from pitlake.features import get_view
         from pitlake.serving.materialize import materialize as to_online_store
+        from pitlake.serving.materialize import result_lineage
 
         assert data_interval_end is not None and ti is not None
         built = ti.xcom_pull(task_ids=build_task) or {}
         as_of = data_interval_end.astimezone(UTC).replace(tzinfo=None)
-        result = to_online_store(settings.load(), get_view(view), as_of=as_of, version=built.get("delta_version"))
+        config = settings.load()
+        parent, root = (RunRef.parse(i) for i in parent_ids(ti))
+        with job_run(config, f"materialize.{view.split(':')[0]}", parent=parent, root=root) as run:
+            result = to_online_store(config, get_view(view), as_of=as_of, version=built.get("delta_version"))
+            run.io = result_lineage(result)
         print(f"{result.view}: {result.keys_written} keys written of {result.keys_in_batch} "
               f"({result.mode}, {result.table} v{result.delta_version}, as of {result.as_of})")  # fmt: skip
-        return result.to_dict()
+        return result.to_dict() | {"openlineage": {"run_id": run.run_id, "job": run.name}}
 
     generate_demo_data() >> [ingest_events, ingest_customers]
     ingest_by_source = {"bronze.events": ingest_events, "bronze.customers": ingest_customers}

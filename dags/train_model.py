@@ -62,6 +62,7 @@ def train_model() -> None:
     def train_and_register(params: dict | None = None, ti=None, dag_run=None) -> dict:
         import json
 
+        from pitlake.airflow.lineage import parent_ids
         from pitlake.core import settings
         from pitlake.training.train import train
 
@@ -69,6 +70,7 @@ def train_model() -> None:
         built = ti.xcom_pull(task_ids="build_training_set")
         labelled = ti.xcom_pull(task_ids="build_labels")
         validations = list(labelled.get("validation", [])) + list(built.get("validation", []))
+        parent, root = parent_ids(ti)  # the training's OpenLineage run is a child of this task's
         result = train(
             settings.load(),
             use_case=params["use_case"],
@@ -76,6 +78,9 @@ def train_model() -> None:
             airflow={"dag_id": dag_run.dag_id, "run_id": dag_run.run_id, "run_after": str(dag_run.run_after)},
             validation_results=validations,
             upstream_versions={"bronze.events": labelled.get("source_version")},
+            lineage_parent=parent,
+            lineage_root=root,
+            training_set_run_id=(built.get("openlineage") or {}).get("run_id"),
         )
         out = result.to_dict() | {"gate_passed": result.gate_passed}
         print(json.dumps({k: out[k] for k in ("model_name", "model_version", "aliases", "gate_passed")}))

@@ -33,6 +33,16 @@ def main(argv: list[str] | None = None) -> int:
         result = build(spark, settings, view, start, end)
         print(f"{view.table}: {result.rows_by_date} (delta version {result.delta_version})")
         out = result.to_dict()
+        from pitlake.core.openlineage import lineage, table_dataset
+
+        rollups = getattr(view, "rollup_table", None)  # an aggregate view's daily rollups
+        rollup = (
+            [table_dataset(rollups, result.rollup_version)] if rollups and result.rollup_version is not None else []
+        )
+        out["lineage"] = lineage(
+            [table_dataset(result.source_table, result.source_version)],
+            [*rollup, table_dataset(view.table, result.delta_version)],
+        )
         if not args.no_validate:
             from pitlake.validation import gate
 

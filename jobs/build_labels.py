@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         result = build_labels(spark, settings, start, end)
         print(f"{result.table}: {result.rows} rows, {result.positives} positive, days {result.dates_labelled}")
         out = result.to_dict()
+        from pitlake.core.openlineage import lineage, table_dataset
+
+        out["lineage"] = lineage(
+            [table_dataset(result.source_table, result.source_version)],
+            [table_dataset(result.table, result.delta_version)],  # none when no day could be labelled
+        )
         out["validation"] = []
         if result.delta_version is not None:
             from pitlake.validation import gate

@@ -52,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         result = build(spark, settings, use_case, start, end, pins=pins, as_of_write=as_of_write)
         print(f"{result.table} {result.training_set_id}: {result.row_count} rows, hash {result.content_hash[:12]}")
         out = result.to_dict()
+        from pitlake.core.openlineage import lineage, table_dataset
+
+        out["lineage"] = lineage(
+            [table_dataset(table, version) for table, version in sorted(result.pins().items())],
+            [table_dataset(result.table, result.delta_version, pitlake_training_set={
+                "training_set_id": result.training_set_id, "label_start": result.label_start,
+                "label_end": result.label_end, "rows": result.row_count, "content_hash": result.content_hash})],
+        )  # fmt: skip
         out["validation"] = [
             gate(spark, settings, result.table, version=result.delta_version, run_id=args.run_id,
                  training_set_id=result.training_set_id)

@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             store.close()
         print(f"{result.view}: {result.keys_written} of {result.keys_in_batch} keys written ({result.mode}, "
               f"{result.table} v{result.delta_version}, as of {result.as_of}, {result.seconds} s)")  # fmt: skip
-        return f"{result.view}-{as_of.date().isoformat()}", result.to_dict()
+        from pitlake.serving.materialize import result_lineage
+
+        return f"{result.view}-{as_of.date().isoformat()}", result.to_dict() | {"lineage": result_lineage(result)}
 
     return job.run("materialize", parser, body, argv)
 

@@ -19,9 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feature", action="append", default=[], help="train on this feature only (repeatable)")
     parser.add_argument("--upstream", action="append", default=[], help="TABLE=VERSION of a source behind the inputs")
     parser.add_argument("--validation-results", help="JSON list of validation results (ValidationReport.to_dict())")
+    parser.add_argument("--training-set-run-id", help="the OpenLineage run id of the build that wrote the training set")
     parser.add_argument("--airflow", help='JSON Airflow identity: {"dag_id": ..., "run_id": ..., ...}')
 
     def body(args, settings):
+        from pitlake.core.openlineage import current
         from pitlake.training.train import train
 
         airflow = job.json_arg(args.airflow, "--airflow", dict)
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             upstream_versions=job.table_versions_arg(args.upstream, "--upstream"),
             feature_columns=args.feature or None,
             seed=args.seed,
+            training_set_run_id=args.training_set_run_id,
+            lineage_run=current(),
         )
         gate = "passed" if result.gate_passed else "failed: " + "; ".join(result.gate["reasons"])
         print(

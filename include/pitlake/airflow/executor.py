@@ -30,6 +30,7 @@ WARM_MODULES = (
     "pandas",
     "pyarrow",
     "pyspark.sql.connect.session",
+    "openlineage.client",  # every job emits its OpenLineage events (the provider's listener imports it too)
     "pitlake.validation",
     "pitlake.ingest",
     "pitlake.features",

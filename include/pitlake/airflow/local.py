@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from pitlake.core.jvm import SHORT_LIVED_JAVA_OPTIONS
+from pitlake.core.openlineage import airflow_transport
 from pitlake.core.settings import REPO_ROOT, Settings, child_environ
 from pitlake.core.settings import load as load_settings
 
@@ -63,6 +64,11 @@ def airflow_env(settings: Settings | None = None, base: dict[str, str] | None = 
         # PITLAKE_DRIVER_JAVA_OPTIONS (even empty) to choose otherwise. The engine is not affected.
         "PITLAKE_DRIVER_JAVA_OPTIONS": SHORT_LIVED_JAVA_OPTIONS,
     }
+    # OpenLineage: every task's events to files under lineage/ (the jobs write theirs there too), unless
+    # OPENLINEAGE_URL names a server, e.g. Marquez: then the provider and the jobs send them there.
+    defaults["AIRFLOW__OPENLINEAGE__NAMESPACE"] = s.openlineage_namespace
+    if not s.openlineage_url:
+        defaults["AIRFLOW__OPENLINEAGE__TRANSPORT"] = airflow_transport(s)
     for key, value in defaults.items():
         env.setdefault(key, value)
     if env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite"):

@@ -21,6 +21,7 @@ from typing import Any
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset
 
+from pitlake.airflow.lineage import parent_args
 from pitlake.core.settings import REPO_ROOT
 from pitlake.core.settings import load as load_settings
 
@@ -50,6 +51,7 @@ class PitlakeSparkSubmitOperator(SparkSubmitOperator):
             str(result_file),
             "--run-id",
             str(context["run_id"]),
+            *parent_args(ti),  # the job's OpenLineage run is a child of this task's
         ]
         remote = self._engine_url()
         try:
@@ -72,6 +74,7 @@ class PitlakeSparkSubmitOperator(SparkSubmitOperator):
         if not result_file.exists():
             raise RuntimeError(f"{self.stage} finished but wrote no result file at {result_file}")
         result: dict[str, Any] = json.loads(result_file.read_text())
+        self._pitlake_result = result
         for outlet in self.outlets or []:
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = {
@@ -82,6 +85,12 @@ class PitlakeSparkSubmitOperator(SparkSubmitOperator):
                 }
         self.log.info("%s result: %s", self.stage, json.dumps(result, sort_keys=True, default=str))
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The task's datasets for the OpenLineage provider: what its job read and wrote, with Delta versions."""
+        from pitlake.airflow.lineage import operator_lineage
+
+        return operator_lineage(getattr(self, "_pitlake_result", None) or {})
 
     def _engine_url(self) -> str | None:
         """``sc://host:port`` when ``spark_default`` is a Spark Connect connection, else None (spark-submit)."""

@@ -124,6 +124,22 @@ def run_with_conflict_retry(
     raise AssertionError("unreachable")
 
 
+def start_lineage(stage: str, args: argparse.Namespace, settings: settings_mod.Settings) -> Any:
+    """The job's OpenLineage run, started: named ``<stage>`` or ``<stage>.<view or use case>``, the
+    child of ``--lineage-parent`` (its Airflow task) when given."""
+    from pitlake.core.openlineage import JobRun, RunRef, set_current
+
+    subject = getattr(args, "view", None) or getattr(args, "use_case", None)
+    name = f"{stage}.{str(subject).split(':')[0]}" if subject else stage
+    parent = RunRef.parse(args.lineage_parent)
+    root = RunRef.parse(args.lineage_root, "--lineage-root")
+    run = JobRun(settings, name, parent=parent, root=root or parent, facets={"pitlake_job": {"stage": stage,
+                 "airflow_run_id": args.run_id}})  # fmt: skip
+    run.start()
+    set_current(run)
+    return run
+
+
 def run(
     stage: str,
     parser: argparse.ArgumentParser,
@@ -133,15 +149,22 @@ def run(
     """Parse ``argv``, run ``body`` (which returns ``(result_key, result)``), report, return an exit code."""
     parser.add_argument("--result-file", type=Path, help="where to write the JSON result (default under runs/)")
     parser.add_argument("--run-id", default="manual", help="the Airflow run id, recorded with validation results")
+    parser.add_argument("--lineage-parent", help="OpenLineage parent run: NAMESPACE/JOB/RUN_ID (the Airflow task's)")
+    parser.add_argument("--lineage-root", help="OpenLineage root run: NAMESPACE/JOB/RUN_ID (the Airflow DAG run's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
+    from pitlake.core.openlineage import JobRun
     from pitlake.core.spark import engine_lost, release
 
+    lineage: JobRun | None = None
     try:
         settings = settings_mod.load()  # a bad environment value: one line, like a bad argument
+        lineage = start_lineage(stage, args, settings)
         key, result = run_with_conflict_retry(stage, args, settings, body)
     except PitlakeError as err:
+        if lineage is not None:
+            lineage.fail(err)
         report = getattr(err, "report", None)
         if report is not None:  # a failed validation gate: the one-screen summary, then the one-line cause
             print(report.summary(), flush=True)
@@ -154,6 +177,8 @@ def run(
             )
         return 2
     except Exception as err:
+        if lineage is not None:
+            lineage.fail(err)
         if not engine_lost(err):
             raise
         from pitlake.core.engine import START_HINT, url
@@ -169,11 +194,18 @@ def run(
         return 3
     finally:
         release()  # the task's Connect session: the engine drops its views, confs and cached data
+        from pitlake.core.openlineage import set_current
+
+        set_current(None)
     # Where a job's time goes: its body (including the Spark session's start-up), against the
     # task's wall time in Airflow, whose difference is the spark-submit JVM and Python start.
     from pitlake.core.spark import SESSION_STARTUP_S
 
+    assert lineage is not None  # set before the body ran
+    lineage.complete(result.get("lineage"))
+    result = {**result, "openlineage": {"namespace": lineage.namespace, "job": lineage.name, "run_id": lineage.run_id}}
     timing = {"body_s": round(time.monotonic() - started, 3), "spark_session_start_s": SESSION_STARTUP_S.get("last")}
+    timing["lineage_s"] = round(lineage.emit_seconds, 4)  # part of body_s: the cost of emitting lineage
     gates = [v["seconds"] for v in result.get("validation") or [] if isinstance(v, dict) and "seconds" in v]
     if gates:
         timing["gate_s"] = round(sum(gates), 3)  # part of body_s

@@ -61,6 +61,11 @@ class Settings:
     # The serving app's clock: "wall" (UTC now) or "materialization" (the newest materialization's
     # as_of: serving a historical store, e.g. the demo's, as of the time its features are valid).
     serving_clock: str = "wall"
+    # OpenLineage: events go to files under lineage/ unless OPENLINEAGE_URL names a server (Marquez);
+    # OPENLINEAGE_DISABLED=true emits nothing. The namespace of pitlake's jobs (OPENLINEAGE_NAMESPACE).
+    openlineage_url: str | None = None
+    openlineage_namespace: str = "pitlake"
+    openlineage_disabled: bool = False
 
     @property
     def landing(self) -> Path:
@@ -100,6 +105,11 @@ class Settings:
     def monitoring_dir(self) -> Path:
         """Monitoring reports (HTML and JSON) per use case and day."""
         return self.home / "monitoring"
+
+    @property
+    def lineage_dir(self) -> Path:
+        """OpenLineage events, one JSON file per event (the client's file transport)."""
+        return self.home / "lineage"
 
     @property
     def runs_dir(self) -> Path:
@@ -160,6 +170,9 @@ def load() -> Settings:
         serving_host=_env("PITLAKE_SERVING_HOST", "127.0.0.1") or "127.0.0.1",
         serving_clock=_choice("PITLAKE_SERVING_CLOCK", "wall", ("wall", "materialization")),
         serving_port=_port(_env("PITLAKE_SERVING_PORT", "8000") or "8000", "PITLAKE_SERVING_PORT"),
+        openlineage_url=_env("OPENLINEAGE_URL") or None,
+        openlineage_namespace=_env("OPENLINEAGE_NAMESPACE", "pitlake") or "pitlake",
+        openlineage_disabled=(_env("OPENLINEAGE_DISABLED", "") or "").strip().lower() in ("1", "true", "yes"),
     )
 
 

@@ -44,6 +44,7 @@ def main(stage: str, table: str, argv: Sequence[str] | None) -> int:
         result = dict(last)
         if start != end:
             result = {"table": table, "delta_version": last["delta_version"], "days": summaries}
+        result["lineage"] = _lineage(settings, table, summaries)
         result["validation"] = [
             gate(spark, settings, table, version=last["delta_version"], run_id=args.run_id,
                  interval_start=start, interval_end=end)
@@ -51,3 +52,21 @@ def main(stage: str, table: str, argv: Sequence[str] | None) -> int:
         return (start.isoformat() if start == end else f"{start.isoformat()}..{end.isoformat()}"), result
 
     return job.run(stage, parser, body, argv)
+
+
+def _lineage(settings: Settings, table: str, summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each arrival day's landing folder in; the bronze table and its quarantine out, at the last versions."""
+    from pitlake.core.openlineage import FILE_NAMESPACE, lineage, other_dataset, table_dataset
+
+    source = table.split(".", 1)[1]
+    landing = [
+        other_dataset(FILE_NAMESPACE, str(settings.landing / source / f"date={s['ingest_date']}"),
+                      pitlake_landing={"files": len(s["files"]), "records": s["records_in_landing"]})
+        for s in summaries
+    ]  # fmt: skip
+    last = summaries[-1]
+    quarantine = last.get("quarantine_version")
+    outputs = [table_dataset(table, last["delta_version"])]
+    if quarantine is not None and quarantine >= 0:
+        outputs.append(table_dataset(f"quarantine.{source}", quarantine))
+    return lineage(landing, outputs)

@@ -52,6 +52,7 @@ class ModelRecord:
     model_uri: str
     estimator: str
     flavor: str = "sklearn"
+    model_id: str | None = None  # MLflow 3's LoggedModel id (``models:/<model_id>``)
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,19 @@ class QualityRecord:
 
 
 @dataclass(frozen=True)
+class OpenLineageRecord:
+    """The training's run in the OpenLineage graph, and the runs it joins: Airflow's task (``parent``,
+    ``namespace/job/run_id``) and the job that built the training set."""
+
+    namespace: str
+    job: str
+    run_id: str
+    parent: str | None = None
+    root: str | None = None
+    training_set_run_id: str | None = None
+
+
+@dataclass(frozen=True)
 class LineageManifest:
     schema_version: str
     created_at: str
@@ -179,6 +193,7 @@ class LineageManifest:
     quality: QualityRecord
     metrics: dict[str, float]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    openlineage: OpenLineageRecord | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _jsonable(dataclasses.asdict(self))

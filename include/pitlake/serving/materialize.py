@@ -62,6 +62,15 @@ class MaterializationResult:
         return asdict(self)
 
 
+def result_lineage(result: MaterializationResult) -> dict[str, Any]:
+    """The materialization's OpenLineage datasets: the feature table at the version read, the online view."""
+    from pitlake.core.openlineage import lineage, other_dataset, table_dataset
+
+    facet = {"as_of": result.as_of, "keys_written": result.keys_written}
+    online = other_dataset("online", f"{result.store}/{result.view}", pitlake_materialization=facet)
+    return lineage([table_dataset(result.table, result.delta_version)], [online])
+
+
 def view_ref(view: FeatureView) -> str:
     """The view's name in the store and in feature references: ``customer_activity`` (v1) or ``name_vN``."""
     return view.name if view.version == 1 else f"{view.name}_v{view.version}"

@@ -116,6 +116,7 @@ def build_manifest(
     training: lineage.TrainingRecord,
     quality: lineage.QualityRecord,
     metrics: dict[str, float],
+    openlineage: lineage.OpenLineageRecord | None = None,
 ) -> lineage.LineageManifest:
     """The lineage manifest of a model trained on ``snapshot``.
 
@@ -147,4 +148,5 @@ def build_manifest(
         quality=quality,
         metrics=metrics,
         notes=tuple(notes),
+        openlineage=openlineage,
     )

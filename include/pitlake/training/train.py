@@ -39,6 +39,8 @@ from pitlake.training_set.manifest import read_manifest
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from pitlake.core.openlineage import JobRun
+
 log = logging.getLogger(__name__)
 
 
@@ -63,6 +65,8 @@ class TrainResult:
     aliases: dict[str, int]
     manifest_uri: str
     notes: list[str] = field(default_factory=list)
+    model_id: str | None = None
+    lineage: dict[str, Any] = field(default_factory=dict)  # OpenLineage inputs and outputs (core.openlineage)
 
     @property
     def gate_passed(self) -> bool:
@@ -151,12 +155,60 @@ def train(
     feature_columns: list[str] | None = None,
     candidates: tuple[str, ...] = CANDIDATES,
     seed: int = 7,
+    lineage_parent: str | None = None,
+    lineage_root: str | None = None,
+    training_set_run_id: str | None = None,
+    lineage_run: JobRun | None = None,
 ) -> TrainResult:
     """Train, log, register and gate a model for ``use_case`` on training set ``training_set_id``.
 
     ``feature_columns`` restricts the features (a subset of the training set's); ``upstream_versions``
     maps source tables to the versions behind this training set (``{"bronze.events": 12}``).
+    The training is one OpenLineage job ``train_model.<use_case>`` (a child of ``lineage_parent``, the
+    Airflow task's run): the training set's Delta version in, the registered model version out; the
+    manifest records its run id, its parent and ``training_set_run_id`` (the build's run). Called from
+    ``jobs/train_model.py``, ``lineage_run`` is the job frame's run, which emits the events.
     """
+    from pitlake.core.openlineage import JobRun, RunRef
+
+    if lineage_run is not None:
+        return _train(
+            settings, lineage_run, use_case=use_case, training_set_id=training_set_id, airflow=airflow,
+            validation_results=validation_results, upstream_versions=upstream_versions,
+            feature_columns=feature_columns, candidates=candidates, seed=seed,
+            training_set_run_id=training_set_run_id,
+        )  # fmt: skip
+    parent = RunRef.parse(lineage_parent)
+    run = JobRun(settings, f"train_model.{use_case}", parent=parent, root=RunRef.parse(lineage_root) or parent)
+    run.start()
+    try:
+        result = _train(
+            settings, run, use_case=use_case, training_set_id=training_set_id, airflow=airflow,
+            validation_results=validation_results, upstream_versions=upstream_versions,
+            feature_columns=feature_columns, candidates=candidates, seed=seed,
+            training_set_run_id=training_set_run_id,
+        )  # fmt: skip
+    except BaseException as err:
+        run.fail(err)
+        raise
+    run.complete(result.lineage)
+    return result
+
+
+def _train(
+    settings: Settings,
+    run_record: JobRun,
+    *,
+    use_case: str,
+    training_set_id: str,
+    airflow: dict[str, Any] | None,
+    validation_results: list[dict[str, Any]] | None,
+    upstream_versions: dict[str, Any] | None,
+    feature_columns: list[str] | None,
+    candidates: tuple[str, ...],
+    seed: int,
+    training_set_run_id: str | None,
+) -> TrainResult:
     import mlflow
 
     uc = get_use_case(use_case)
@@ -192,9 +244,11 @@ def train(
         version = registry.register(
             client, uc.name, info.model_uri, run_id, {"training_set_id": training_set_id, "use_case": uc.name}
         )
+        model_id = getattr(info, "model_id", None)
         model = lineage.ModelRecord(
-            name=uc.name, version=version, run_id=run_id, model_uri=info.model_uri, estimator=outcome.selected.name
-        )
+            name=uc.name, version=version, run_id=run_id, model_uri=info.model_uri, estimator=outcome.selected.name,
+            model_id=model_id,
+        )  # fmt: skip
         record = build_manifest(
             settings,
             snapshot,
@@ -203,7 +257,13 @@ def train(
             training=training_record(outcome, seed, candidates),
             quality=quality,
             metrics=metrics,
-        )
+            openlineage=lineage.OpenLineageRecord(
+                namespace=run_record.namespace, job=run_record.name, run_id=run_record.run_id,
+                parent=str(run_record.parent) if run_record.parent else None,
+                root=str(run_record.root) if run_record.root else None, training_set_run_id=training_set_run_id,
+            ),
+        )  # fmt: skip
+        mlflow.set_tag("openlineage.run_id", run_record.run_id)
         mlflow.log_dict(record.to_dict(), lineage.MANIFEST_ARTIFACT)
         decision, aliases = _gate(settings, client, snapshot, version, frame, outcome, quality)
     log.info(
@@ -233,4 +293,24 @@ def train(
         aliases=aliases,
         manifest_uri=f"runs:/{run_id}/{lineage.MANIFEST_ARTIFACT}",
         notes=list(record.notes),
+        model_id=model_id,
+        lineage=_lineage(settings, uc, snapshot, version, run_id, experiment_id, model_id, metrics, aliases),
     )
+
+
+def _lineage(settings: Settings, uc: UseCase, snapshot: Snapshot, version: int, run_id: str, experiment_id: str,
+             model_id: str | None, metrics: dict[str, float], aliases: dict[str, int]) -> dict[str, Any]:  # fmt: skip
+    """The training job's OpenLineage datasets: the training set at its Delta version in, the model version out."""
+    from pitlake.core.openlineage import MLFLOW_NAMESPACE, lineage, other_dataset, table_dataset
+
+    model = other_dataset(
+        MLFLOW_NAMESPACE,
+        f"models:/{uc.name}/{version}",
+        pitlake_model={
+            "registered_model": uc.name, "version": version, "mlflow_run_id": run_id, "experiment_id": experiment_id,
+            "model_id": model_id, "roc_auc": metrics.get("roc_auc"),
+            "aliases": sorted(a for a, v in aliases.items() if v == version),
+        },
+    )  # fmt: skip
+    ts = table_dataset(uc.table, snapshot.version, pitlake_training_set={"training_set_id": snapshot.training_set_id})
+    return lineage([ts], [model])
