@@ -11,7 +11,8 @@ same rows, never compared by the metrics of its own, older evaluation window):
 
 The metric checks run through ``mlflow.validate_evaluation_results``; the outcome is recorded as
 ``gate.*`` tags on the version. :func:`promote` moves an alias by hand (promotion or rollback)
-and records who and why.
+and records who and why. After every alias move the versions involved get their description
+rewritten (:mod:`pitlake.registry.describe`): what they predict, their status, the gate's why.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from pitlake.core.dates import utc_now
 from pitlake.core.errors import ConfigError, InputError, PitlakeError
 from pitlake.core.settings import Settings
 from pitlake.lineage import manifest as lineage
+from pitlake.registry import describe
+from pitlake.registry.describe import CHALLENGER, CHAMPION, HISTORY_TAG, PREVIOUS, load_manifest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,10 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 ROC_AUC_MARGIN = 0.002
 PR_AUC_TOLERANCE = 0.01
-HISTORY_TAG = "promotion.history"
 HISTORY_LIMIT = 20
 PENDING_TAG = "promotion.pending"
 
@@ -108,8 +109,10 @@ def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags:
     """Register ``model_uri`` as a new version of ``name`` with alias ``challenger``; returns the version."""
     import mlflow
 
+    replaced = aliases(client, name).get(CHALLENGER)
     version = int(mlflow.register_model(model_uri, name, tags={**tags, "run_id": run_id}).version)
     client.set_registered_model_alias(name, CHALLENGER, str(version))
+    describe.refresh(client, name, [replaced], aliases(client, name))  # the old challenger no longer is
     return version
 
 
@@ -208,6 +211,7 @@ def apply_gate(client: MlflowClient, name: str, decision: GateDecision) -> dict[
     champion the decision was made against is still the champion when the alias moves.
     """
     version = str(decision.candidate_version)
+    before = aliases(client, name)
     for key, value in decision.tags().items():
         client.set_model_version_tag(name, version, key, value)
     if decision.passed:
@@ -218,7 +222,9 @@ def apply_gate(client: MlflowClient, name: str, decision: GateDecision) -> dict[
         _move_alias(client, name, decision.candidate_version, CHAMPION, "gate", "passed the promotion gate",
                     False, old, pending)  # fmt: skip
         client.delete_registered_model_alias(name, CHALLENGER)
-    return aliases(client, name)
+    after = aliases(client, name)
+    describe.refresh(client, name, [decision.candidate_version, *before.values(), *after.values()], after)
+    return after
 
 
 def _version(client: MlflowClient, name: str, version: int) -> ModelVersion:
@@ -358,6 +364,7 @@ def promote(
         if alias == CHAMPION and current.get(CHALLENGER) == version:
             client.delete_registered_model_alias(model, CHALLENGER)
         after = aliases(client, model)
+        describe.refresh(client, model, [version, *current.values(), *after.values()], after)
     log.info("%s: alias %s -> v%d (was %s) by %s: %s", model, alias, version, replaced, actor, reason)
     return {
         "model": model,
@@ -371,17 +378,6 @@ def promote(
         "reason": entry["reason"],
         "aliases": after,
     }
-
-
-def load_manifest(client: MlflowClient, run_id: str) -> lineage.LineageManifest | None:
-    """The lineage manifest of run ``run_id``; None when the run has none (a model not trained by pitlake)."""
-    import mlflow.artifacts
-
-    listed = {a.path for a in client.list_artifacts(run_id, "lineage")}
-    if lineage.MANIFEST_ARTIFACT not in listed:
-        return None
-    text = mlflow.artifacts.load_text(f"runs:/{run_id}/{lineage.MANIFEST_ARTIFACT}")
-    return lineage.read_manifest(text)
 
 
 def model_manifest(client: MlflowClient, name: str, version: int) -> lineage.LineageManifest:
