@@ -52,6 +52,10 @@ RUN PITLAKE_HOME=/tmp/pitlake-build python -m pitlake install-jars \
     && rm -rf /tmp/pitlake-build \
     && ls -l /opt/pitlake-jars
 
+# ---- The Data Docs' CSS, JavaScript and fonts (npm registry, pinned and checked), so validation
+# pages open without internet: into /opt/pitlake/.pitlake/vendor, copied into each site when built.
+RUN python -m pitlake install-docs-assets
+
 # The lake, Airflow logs, MLflow store, result files: all under the shared volume at this path.
 ENV PITLAKE_HOME=/opt/pitlake-data \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/pitlake/dags \

@@ -25,9 +25,10 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml | check-python
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv, install the pinned requirements, check Java 17+, fetch the Delta jars once
+install: $(STAMP) ## create .venv, install the pinned requirements, check Java 17+, fetch the Delta jars and Data Docs assets once
 	@$(PY) -m pitlake check-java
 	@$(PY) -m pitlake install-jars
+	@$(PY) -m pitlake install-docs-assets
 
 demo: install ## run the pipeline on embedded defaults (local Airflow + Spark + Delta) for the demo dates
 	$(PY) -m pitlake demo

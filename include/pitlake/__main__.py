@@ -1,5 +1,5 @@
-"""``python -m pitlake <command>``: install-jars, check-java, engine, airflow, demo, run-day, generate, serve,
-summary."""
+"""``python -m pitlake <command>``: install-jars, install-docs-assets, check-java, engine, airflow, demo,
+run-day, generate, serve, summary."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check-java", help="fail with a clear message unless Java 17+ is installed")
     sub.add_parser("install-jars", help="resolve the Delta Lake jars into $PITLAKE_HOME/jars (once)")
+    sub.add_parser("install-docs-assets", help="fetch the Data Docs' CSS/JS from the npm registry (once, checked)")
     air = sub.add_parser("airflow", help="run the airflow CLI against the embedded local Airflow")
     air.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("airflow-env", help="print the local Airflow environment as shell exports")
@@ -63,6 +64,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         jars = ensure_delta_jars(s)
         print("Delta jars ready: " + ", ".join(j.name for j in jars))
+    elif args.command == "install-docs-assets":
+        from pitlake.validation.docs_assets import PACKAGES, ensure_cache
+
+        cache = ensure_cache()
+        print(f"Data Docs assets ready ({len(PACKAGES)} npm packages, checked): {cache}")
     elif args.command == "airflow":
         from pitlake.airflow.local import ensure_engine, run_airflow
 
