@@ -170,6 +170,37 @@ def check_day_results(home: Path, results: dict[str, dict[str, Any]]) -> None:
     assert results["build_customer_profile"]["rows_by_date"][DAY] == results["ingest_customers"]["accepted"]
 
 
+def check_lineage(home: Path, results: dict[str, Any]) -> None:
+    """The run's OpenLineage graph: Airflow's task runs (the provider) and, as the child of each, the
+    run of the job the task ran (spark-submit on the cluster, or in the task for materialization),
+    both with the datasets the job wrote at the Delta versions its result reports."""
+    from pitlake.core.openlineage import completed_runs, read_events
+
+    events = read_events(home / "lineage")
+    tasks = {e["job"]["name"].removeprefix("feature_pipeline."): e for e in events
+             if e["eventType"] == "COMPLETE" and e["job"]["name"].startswith("feature_pipeline")}  # fmt: skip
+    assert {"feature_pipeline", "generate_demo_data", "ingest_events", "ingest_customers"} <= set(tasks), sorted(tasks)
+    jobs = {r["job"]: r for r in completed_runs(events)}
+    children = {"ingest_events": "ingest_events", "ingest_customers": "ingest_customers",
+                "build_features.customer_activity": "build_customer_activity",
+                "build_features.customer_profile": "build_customer_profile",
+                "materialize.customer_activity": "materialize_customer_activity",
+                "materialize.customer_profile": "materialize_customer_profile"}  # fmt: skip
+    assert set(jobs) == set(children), sorted(jobs)
+    for job, task in children.items():
+        assert jobs[job]["parent"] == f"pitlake/feature_pipeline.{task}/{tasks[task]['run']['runId']}", job
+    bronze = ("bronze.events", str(results["ingest_events"]["delta_version"]))
+    assert bronze in jobs["ingest_events"]["outputs"]
+    assert jobs["build_features.customer_activity"]["inputs"] == [bronze]
+    activity = ("features.customer_activity", str(results["build_customer_activity"]["delta_version"]))
+    assert activity in jobs["build_features.customer_activity"]["outputs"]
+    assert jobs["materialize.customer_activity"]["inputs"] == [activity]
+    # The task's own event (the operator's lineage) names the same versioned datasets.
+    task_outputs = [(o["facets"]["symlinks"]["identifiers"][0]["name"], o["facets"]["version"]["datasetVersion"])
+                    for o in tasks["ingest_events"]["outputs"]]  # fmt: skip
+    assert bronze in task_outputs
+
+
 def test_feature_pipeline_on_a_standalone_cluster_equals_local_mode(
     cluster: Cluster, tmp_path_factory: pytest.TempPathFactory, repo_settings: Settings, spark: Any
 ) -> None:
@@ -214,6 +245,7 @@ def test_feature_pipeline_on_a_standalone_cluster_equals_local_mode(
     results = {p.name.split(".")[0]: json.loads(p.read_text()) for p in (home / "runs" / "airflow").rglob("*.json")}
     assert set(results) == {"ingest_events", "ingest_customers", *(f"build_{v.name}" for v in VIEWS)}
     check_day_results(home, results)
+    check_lineage(home, results)
 
     # The same day in local mode, from the same landing files, in another PITLAKE_HOME.
     local_home = tmp_path_factory.mktemp("local-run") / "home"

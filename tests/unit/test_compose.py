@@ -393,3 +393,30 @@ def test_the_secrets_check_refuses_the_example_values_and_accepts_real_ones() ->
     assert problems(good) == []
     assert len(problems(good | {"AIRFLOW__CORE__FERNET_KEY": "dG9vIHNob3J0"})) == 1  # base64, but not 32 bytes
     assert len(problems(good | {"POSTGRES_PASSWORD": ""})) == 1
+
+
+def test_the_plugin_and_one_lineage_config_reach_every_airflow_service(services: dict[str, dict[str, Any]]) -> None:
+    """The pitlake UI plugin is mounted where Airflow looks for plugins, and Airflow's OpenLineage provider
+    and pitlake's jobs read the same client config: the file transport by default, Marquez with its profile."""
+    env_example = _env_example()
+    for name in AIRFLOW_SERVICES:
+        env = _environment(services[name])
+        assert ("./plugins", f"{CODE_ROOT}/plugins", True) in _volumes(services[name]), name
+        assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == f"{CODE_ROOT}/plugins", name
+        configs = {
+            _interpolate(env[k], env_example) for k in ("OPENLINEAGE_CONFIG", "AIRFLOW__OPENLINEAGE__CONFIG_PATH")
+        }
+        assert configs == {f"{CODE_ROOT}/conf/openlineage/file.yml"}, name
+    for choice, transport in (("file", "file"), ("marquez", "http")):
+        config = yaml.safe_load((REPO_ROOT / "conf" / "openlineage" / f"{choice}.yml").read_text())
+        assert config["transport"]["type"] == transport
+    lineage_file = yaml.safe_load((REPO_ROOT / "conf" / "openlineage" / "file.yml").read_text())
+    assert lineage_file["transport"]["log_file_path"].startswith(f"{LAKE_PATH}/lineage/")
+    marquez = yaml.safe_load((REPO_ROOT / "conf" / "openlineage" / "marquez.yml").read_text())
+    assert urlsplit(marquez["transport"]["url"]).hostname == "marquez"
+    # Marquez and its database only run with the profile; nothing else depends on them.
+    for name in ("marquez", "marquez-web", "marquez-db"):
+        assert services[name]["profiles"] == ["marquez"], name
+    assert all(
+        "marquez" not in str(s.get("depends_on", "")) for n, s in services.items() if not n.startswith("marquez")
+    )

@@ -67,7 +67,7 @@ def airflow_env(settings: Settings | None = None, base: dict[str, str] | None = 
     # OpenLineage: every task's events to files under lineage/ (the jobs write theirs there too), unless
     # OPENLINEAGE_URL names a server, e.g. Marquez: then the provider and the jobs send them there.
     defaults["AIRFLOW__OPENLINEAGE__NAMESPACE"] = s.openlineage_namespace
-    if not s.openlineage_url:
+    if not (s.openlineage_url or s.openlineage_config):
         defaults["AIRFLOW__OPENLINEAGE__TRANSPORT"] = airflow_transport(s)
     for key, value in defaults.items():
         env.setdefault(key, value)

@@ -22,6 +22,7 @@ Parents
 Transport
     Files under ``$PITLAKE_HOME/lineage/`` (one JSON file per event) by default; ``OPENLINEAGE_URL``
     (e.g. ``http://127.0.0.1:5000`` for Marquez) sends them over HTTP instead;
+    ``OPENLINEAGE_CONFIG`` (the client's YAML file: docker-compose uses it) configures any transport;
     ``OPENLINEAGE_DISABLED=true`` emits nothing. Emitting never fails a job: an unreachable server
     is one warning line.
 """
@@ -47,7 +48,7 @@ PRODUCER = "https://github.com/pitlake/pitlake"
 DELTA_NAMESPACE = "delta"
 FILE_NAMESPACE = "file"
 MLFLOW_NAMESPACE = "mlflow"
-FACET_SCHEMA = PRODUCER + "/blob/main/docs/lineage.md#{}"
+HTTP_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -175,14 +176,21 @@ def job_run(settings: Settings, name: str, *, parent: RunRef | None = None, root
 
 
 def client(settings: Settings, run_id: str) -> Any:
-    """The client for ``settings``: HTTP to ``OPENLINEAGE_URL`` when set, else one file per event."""
+    """The client for ``settings``: as ``OPENLINEAGE_CONFIG`` or ``OPENLINEAGE_URL`` say when set, else one
+    file per event under ``lineage/``."""
     from openlineage.client import OpenLineageClient
 
     logging.getLogger("openlineage.client").setLevel(logging.WARNING)  # not a line per job about its transport
+    if settings.openlineage_config:
+        return OpenLineageClient()  # the client's own resolution of OPENLINEAGE_CONFIG's file
     if settings.openlineage_url:
         from openlineage.client.transport.http import HttpConfig, HttpTransport
 
-        return OpenLineageClient(transport=HttpTransport(HttpConfig(url=settings.openlineage_url, timeout=5.0)))
+        # The client's default retries a down server for ~9 s per event: a job waits at most ~2 s here.
+        retry = {"total": 2, "read": 2, "connect": 2, "backoff_factor": 0.2, "status_forcelist": [500, 502, 503, 504],
+                 "allowed_methods": ["HEAD", "POST"]}  # fmt: skip
+        config = HttpConfig(url=settings.openlineage_url, timeout=HTTP_TIMEOUT_S, retry=retry)
+        return OpenLineageClient(transport=HttpTransport(config))
     from openlineage.client.transport.file import FileConfig, FileTransport
 
     settings.lineage_dir.mkdir(parents=True, exist_ok=True)
@@ -193,6 +201,7 @@ def client(settings: Settings, run_id: str) -> Any:
 
 def airflow_transport(settings: Settings) -> str:
     """``[openlineage] transport`` of the local Airflow: the same files (``OPENLINEAGE_URL`` wins when set)."""
+    settings.lineage_dir.mkdir(parents=True, exist_ok=True)  # the provider's file transport does not create it
     return json.dumps({"type": "file", "log_file_path": str(settings.lineage_dir / "airflow"), "append": False})
 
 

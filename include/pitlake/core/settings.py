@@ -61,9 +61,11 @@ class Settings:
     # The serving app's clock: "wall" (UTC now) or "materialization" (the newest materialization's
     # as_of: serving a historical store, e.g. the demo's, as of the time its features are valid).
     serving_clock: str = "wall"
-    # OpenLineage: events go to files under lineage/ unless OPENLINEAGE_URL names a server (Marquez);
+    # OpenLineage: events go to files under lineage/ unless OPENLINEAGE_URL names a server (Marquez) or
+    # OPENLINEAGE_CONFIG a client config file (the client's own variables, read by the client itself);
     # OPENLINEAGE_DISABLED=true emits nothing. The namespace of pitlake's jobs (OPENLINEAGE_NAMESPACE).
     openlineage_url: str | None = None
+    openlineage_config: str | None = None  # OPENLINEAGE_CONFIG: the client's YAML (transport), e.g. in compose
     openlineage_namespace: str = "pitlake"
     openlineage_disabled: bool = False
 
@@ -171,6 +173,7 @@ def load() -> Settings:
         serving_clock=_choice("PITLAKE_SERVING_CLOCK", "wall", ("wall", "materialization")),
         serving_port=_port(_env("PITLAKE_SERVING_PORT", "8000") or "8000", "PITLAKE_SERVING_PORT"),
         openlineage_url=_env("OPENLINEAGE_URL") or None,
+        openlineage_config=_env("OPENLINEAGE_CONFIG") or None,
         openlineage_namespace=_env("OPENLINEAGE_NAMESPACE", "pitlake") or "pitlake",
         openlineage_disabled=(_env("OPENLINEAGE_DISABLED", "") or "").strip().lower() in ("1", "true", "yes"),
     )
