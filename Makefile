@@ -49,12 +49,13 @@ test-all: test test-services ## both (what CI runs: .ci/run)
 audit: install ## known vulnerabilities in the locked dependencies (pip-audit; exit 2 when no service answers)
 	$(PY) scripts/audit.py
 
-lint: install ## ruff + mypy (the package, the DAG files, the jobs, the benchmarks)
+lint: install ## ruff + mypy (the package, the DAG files, the jobs, the benchmarks, the plugins)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy dags
 	$(VENV)/bin/mypy jobs benchmarks
+	$(VENV)/bin/mypy plugins
 
 format: install ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
