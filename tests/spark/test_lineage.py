@@ -5,8 +5,8 @@ manifest joining the graph to MLflow (run ids, ``model_id``).
 
 The history the training needs (20 label days and their feature rows) is written by hand; the day
 2026-01-22 goes through the jobs (``jobs/<stage>.py`` ``main()``, in this process, on the session's
-engine, as the Airflow operator runs them): both ingestions, both feature views, the training set
-over the labelled days, then training and registration.
+engine, as the Airflow operator runs them): the events' ingestion, the activity view, the training set
+over the labelled days (the profile view as written by hand), then training and registration.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from tests.builders import ACTIVITY_DDL, LABELS_DDL, PROFILE_DDL, write_landing,
 DAY = "2026-01-22"
 CUSTOMERS = [f"k{i:02d}" for i in range(30)]
 TASK_RUN = {stage: str(uuid.UUID(int=i + 1, version=4)) for i, stage in enumerate(
-    ["ingest_events", "ingest_customers", "build_customer_activity", "build_customer_profile",
-     "build_training_set", "train_and_register"])}  # fmt: skip
+    ["ingest_events", "build_customer_activity", "build_training_set", "train_and_register"])}  # fmt: skip
 DAG_RUN = str(uuid.UUID(int=99, version=4))
 
 
@@ -56,7 +55,7 @@ def history(spark, home) -> None:
 
 
 def landing(home) -> None:
-    """The day's drop: page views, carts and purchases of every customer, and every customer's profile."""
+    """The day's events: a page view, a cart and a purchase of every customer."""
     events, n = [], 0
     for i, cust in enumerate(CUSTOMERS):
         for kind, amount in (("page_view", None), ("add_to_cart", None), ("purchase", 10.0 + i)):
@@ -65,20 +64,6 @@ def landing(home) -> None:
                       "event_time": f"{DAY}T{8 + i % 12:02d}:{n % 60:02d}:00Z", "session_id": f"s{i}"}  # fmt: skip
             events.append(json.dumps(record | ({"amount": amount} if amount else {})))
     write_landing(home, "events", DAY, events)
-    profiles = [
-        json.dumps(
-            {
-                "customer_id": c,
-                "segment": "consumer",
-                "country": "DE",
-                "loyalty_tier": "gold",
-                "signup_date": "2026-01-10",
-                "updated_at": f"{DAY}T06:00:00Z",
-            }
-        )
-        for c in CUSTOMERS
-    ]
-    write_landing(home, "customers", DAY, profiles)
 
 
 def run_job(stage: str, task: str, *args: str) -> dict[str, Any]:
@@ -117,11 +102,8 @@ def one_day(spark, repo_settings, engine_url, mlflow_template, tmp_path_factory)
         mp.setattr(spark_mod, "release", lambda: None)  # the jobs share the session's Connect session
         results = {
             "ingest_events": run_job("ingest_events", "ingest_events", "--date", DAY),
-            "ingest_customers": run_job("ingest_customers", "ingest_customers", "--date", DAY),
             "activity": run_job("build_features", "build_customer_activity", "--view", "customer_activity",
                                 "--date", DAY),
-            "profile": run_job("build_features", "build_customer_profile", "--view", "customer_profile",
-                               "--date", DAY),
         }  # fmt: skip
         results["training_set"] = run_job(
             "build_training_set", "build_training_set", "--use-case", "purchase_propensity",
@@ -140,8 +122,7 @@ def test_the_graph_of_a_one_day_run_carries_every_delta_version(one_day):
     home, results = one_day
     runs = {r["job"]: r for r in completed_runs(read_events(home.lineage_dir))}
     assert sorted(runs) == [
-        "build_features.customer_activity", "build_features.customer_profile",
-        "build_training_set.purchase_propensity", "ingest_customers", "ingest_events",
+        "build_features.customer_activity", "build_training_set.purchase_propensity", "ingest_events",
         "train_model.purchase_propensity",
     ]  # fmt: skip
     landing_events = str(home.landing / "events" / f"date={DAY}")
@@ -152,11 +133,9 @@ def test_the_graph_of_a_one_day_run_carries_every_delta_version(one_day):
     assert runs["build_features.customer_activity"]["inputs"] == [("bronze.events", "0")]
     assert runs["build_features.customer_activity"]["outputs"] == [
         ("features.customer_activity_daily", "0"), ("features.customer_activity", "1")]  # fmt: skip
-    assert runs["build_features.customer_profile"]["inputs"] == [("bronze.customers", "0")]
-    assert runs["build_features.customer_profile"]["outputs"] == [("features.customer_profile", "1")]
     assert runs["build_training_set.purchase_propensity"]["inputs"] == [
         ("features.customer_activity", "1"),
-        ("features.customer_profile", "1"),
+        ("features.customer_profile", "0"),  # as written by hand
         ("labels.purchase_propensity", "0"),
     ]
     assert runs["build_training_set.purchase_propensity"]["outputs"] == [("training_sets.purchase_propensity", "0")]
@@ -177,9 +156,7 @@ def test_the_graph_of_a_one_day_run_carries_every_delta_version(one_day):
     assert node == (landing_events, None)
 
     # Each job's run is the child of the Airflow task run it was handed, under the DAG run.
-    tasks = {"ingest_events": "ingest_events", "ingest_customers": "ingest_customers",
-             "build_features.customer_activity": "build_customer_activity",
-             "build_features.customer_profile": "build_customer_profile",
+    tasks = {"ingest_events": "ingest_events", "build_features.customer_activity": "build_customer_activity",
              "build_training_set.purchase_propensity": "build_training_set",
              "train_model.purchase_propensity": "train_and_register"}  # fmt: skip
     for job, task in tasks.items():
