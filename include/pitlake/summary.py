@@ -74,4 +74,20 @@ def print_demo_summary(settings: Settings) -> None:
     print_validation_summary(settings)
     print()
     print_model_summary(settings)
+    print()
+    print_lineage_summary(settings)
     print(f"\nAirflow home: {settings.airflow_home} (open the UI with `make airflow`)")
+
+
+def print_lineage_summary(settings: Settings) -> None:
+    """The OpenLineage events under ``lineage/`` and the newest model's path back to the landing files."""
+    from pitlake.core.openlineage import completed_runs, read_events, trace
+
+    events = read_events(settings.lineage_dir) if settings.lineage_dir.is_dir() else []
+    runs = completed_runs(events)
+    print(f"OpenLineage: {len(events)} events, {len(runs)} completed job runs in {settings.lineage_dir}")
+    models = [o for r in runs if r["job"].startswith("train_model.") for o in r["outputs"]]
+    if models:
+        print(f"  how {models[-1][0]} was made (newest first, each dataset at the version the next job read):")
+        for line in trace(runs, models[-1]):
+            print("    " + line)

@@ -98,3 +98,29 @@ def test_an_unreachable_server_is_one_warning_and_the_job_goes_on(lake, monkeypa
     warnings = [r.getMessage() for r in caplog.records if r.name == "pitlake.core.openlineage"]
     assert len(warnings) == 2 and all("not emitted" in w for w in warnings), warnings
     assert run.emit_seconds < 10  # bounded retries: a down server costs a job seconds, not minutes
+
+
+def test_trace_walks_from_a_model_back_through_the_versions_each_job_read():
+    from pitlake.core.openlineage import trace
+
+    def run(job, inputs, outputs):
+        return {"job": job, "run_id": job, "inputs": inputs, "outputs": outputs}
+
+    runs = [
+        run("ingest_events", [("/l/events/date=2026-01-05", None)], [("bronze.events", "3")]),
+        run("build_features.customer_activity", [("bronze.events", "3")], [("features.customer_activity", "9")]),
+        run("build_labels", [("bronze.events", "2")], [("labels.purchase_propensity", "1")]),  # an older bronze
+        run("build_training_set.purchase_propensity",
+            [("features.customer_activity", "9"), ("labels.purchase_propensity", "1")],
+            [("training_sets.purchase_propensity", "4")]),
+        run("train_model.purchase_propensity", [("training_sets.purchase_propensity", "4")],
+            [("models:/purchase_propensity/2", None)]),
+    ]  # fmt: skip
+    assert trace(runs, ("models:/purchase_propensity/2", None)) == [
+        "models:/purchase_propensity/2 <- train_model.purchase_propensity <- training_sets.purchase_propensity v4",
+        "  training_sets.purchase_propensity v4 <- build_training_set.purchase_propensity <- "
+        "features.customer_activity v9, labels.purchase_propensity v1",
+        "    features.customer_activity v9 <- build_features.customer_activity <- bronze.events v3",
+        "    labels.purchase_propensity v1 <- build_labels <- bronze.events v2",
+        "      bronze.events v3 <- ingest_events <- /l/events/date=2026-01-05",
+    ]

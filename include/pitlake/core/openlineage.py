@@ -370,3 +370,27 @@ def completed_runs(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "facets": e["run"].get("facets") or {},
         })  # fmt: skip
     return runs
+
+
+def trace(runs: Sequence[Mapping[str, Any]], dataset: tuple[str, str | None], depth: int = 8) -> list[str]:
+    """``dataset``'s upstream in :func:`completed_runs`' graph, one line per job: what it wrote from what.
+    A dataset version no job in ``runs`` wrote (history built outside Airflow, a landing folder) ends a path."""
+
+    def label(d: Sequence[Any]) -> str:
+        return f"{d[0]} v{d[1]}" if d[1] is not None else str(d[0])
+
+    writers = {tuple(o): r for r in runs for o in r["outputs"]}
+    lines: list[str] = []
+    seen: set[str] = set()
+    frontier: list[tuple[Any, ...]] = [tuple(dataset)]
+    for level in range(depth):
+        following: list[tuple[Any, ...]] = []
+        for node in frontier:
+            run = writers.get(node)
+            if run is None or run["run_id"] in seen:
+                continue
+            seen.add(run["run_id"])
+            lines.append(f"{'  ' * level}{label(node)} <- {run['job']} <- {', '.join(label(i) for i in run['inputs'])}")
+            following.extend(tuple(i) for i in run["inputs"])
+        frontier = following
+    return lines
