@@ -60,6 +60,8 @@ STARTUP_TIMEOUT_S = 240
 BACKFILL_TIMEOUT_S = 45 * 60  # three days of seven tasks, two runs at once, on 2 shared cores
 RUN_TIMEOUT_S = 720
 SCREENSHOT_COPY = os.environ.get("PITLAKE_UI_SCREENSHOT_COPY")  # e.g. docs/img/airflow_ui_run.png
+PAGES_SCREENSHOT_DIR = os.environ.get("PITLAKE_UI_PAGES_SCREENSHOT_DIR")  # e.g. docs/img: the pitlake pages'
+ROWS = ".bootstrap-table table tbody tr[data-index]"  # a Data Docs results list, filled by bootstrap-table
 # Columns that record where or when a row was written, not what it says.
 WRITE_METADATA = {"computed_at", "source_file"}
 
@@ -518,3 +520,74 @@ def test_the_scheduler_runs_equal_the_library_build(
         )
         assert len(ours) == len(theirs), f"{table}: {len(ours)} rows from Airflow, {len(theirs)} in the reference"
         assert ours == theirs, f"{table}: the rows Airflow's runs built differ from the reference build"
+
+
+@pytest.fixture(scope="module")
+def champion(airflow: LocalAirflow, ui_run: dict[str, Any]) -> Any:
+    """A model trained and registered in the Airflow's home the way train_model's task does it (lineage
+    manifest, gate, aliases), on a training set written with delta-rs (no Spark)."""
+    from pitlake.core.settings import load
+    from pitlake.training.train import train
+
+    from tests.spark.test_training import synthetic, write_training_set
+
+    settings = dataclasses.replace(_settings_for(airflow.home, load), mlflow_tracking_uri=None)
+    frame, _ = synthetic(customers=150)
+    write_training_set(settings, frame, "ui-test")
+    return train(settings, training_set_id="ui-test")
+
+
+def _shot(page: Any, af: LocalAirflow, name: str) -> None:
+    path = af.home.parent / name
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(path), full_page=False)
+    print(f"\nscreenshot: {path}")
+    if PAGES_SCREENSHOT_DIR:
+        shutil.copyfile(path, REPO_ROOT / PAGES_SCREENSHOT_DIR / name)
+
+
+def test_the_pitlake_pages_show_the_catalog_the_champions_lineage_and_offline_data_docs(
+    browser: Any, airflow: LocalAirflow, ui_run: dict[str, Any], champion: Any
+) -> None:
+    """Logged in, the Plugins menu's pitlake pages (frames of the plugin's app) show the feature catalog
+    and the champion's lineage; the Data Docs the gates wrote render their results with every request
+    outside the Airflow server aborted (no internet); an anonymous request is refused."""
+    from playwright.sync_api import expect
+
+    with logged_in_page(browser, airflow, airflow.home.parent / "pitlake_pages_failure.png") as page:
+        page.goto(f"{airflow.url}/plugin/pitlake-catalog")
+        catalog = page.frame_locator("iframe[title='Feature catalog']")
+        expect(catalog.locator("#customer_activity-v1")).to_be_visible()
+        expect(catalog.locator("code", has_text="count_purchases_7d").first).to_be_visible()
+        _shot(page, airflow, "pitlake_catalog.png")
+
+        page.goto(f"{airflow.url}/plugin/pitlake-models")
+        models = page.frame_locator("iframe[title='Models']")
+        models.get_by_role("link", name="champion's lineage").click()
+        expect(models.get_by_text(f"Lineage of purchase_propensity v{champion.model_version}")).to_be_visible()
+        expect(models.get_by_text("features.customer_activity").first).to_be_visible()
+        _shot(page, airflow, "pitlake_lineage.png")
+
+        page.goto(f"{airflow.url}/dags/{DAG_ID}/runs/{ui_run['done']['dag_run_id']}/plugin/pitlake-run")
+        commits = page.frame_locator("iframe[title='Lake commits']")
+        expect(commits.get_by_text("bronze.events").first).to_be_visible()
+        _shot(page, airflow, "pitlake_run.png")
+
+        outside: list[str] = []
+
+        def local_only(route: Any) -> None:
+            if route.request.url.startswith(airflow.url):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.context.route("**/*", local_only)
+        page.goto(f"{airflow.url}/pitlake/data-docs/index.html")
+        expect(page.locator(ROWS).first).to_be_visible()  # bootstrap-table, from the site's own copy
+        assert "apple-system" in page.evaluate("getComputedStyle(document.body).fontFamily")  # bootstrap's CSS
+        assert outside == [], outside
+    # Without a login, the pages refuse.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{airflow.url}/pitlake/catalog", timeout=20)
+    assert refused.value.code == 401
