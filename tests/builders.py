@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Collection
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,35 @@ def write_table(
 ) -> None:
     """Write ``rows`` (in ``ddl``'s column order) to the lake table ``table`` (``layer.name``) of ``settings``."""
     save_delta(spark.createDataFrame(rows, ddl), settings.table_path(table), mode=mode, partition_by=partition_by)
+
+
+def labelled_history(spark: Any, settings: Settings, customers: int = 30, days: int = 20, seed: int = 5) -> list[tuple]:
+    """``days`` label days from 2026-01-01 for customers ``k00``.. with a learnable signal (a latent z drives
+    both ``count_page_views_7d`` and P(label) = sigmoid(2z)), and the activity and profile rows (feature time
+    = the label day's midnight) they join to, written as the three tables (v0); returns the profile rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    activity_names = [c.split(" ")[0] for c in ACTIVITY_DDL.split(", ")[4:-1]]
+    labels, activity, profile = [], [], []
+    strength = {f"k{i:02d}": rng.normal() for i in range(customers)}
+    for d in range(days):
+        day = date(2026, 1, 1) + timedelta(days=d)
+        midnight = datetime.combine(day, datetime.min.time())
+        for cust, z in strength.items():
+            if rng.random() < 0.5:
+                continue
+            labels.append((cust, midnight + timedelta(hours=9), day, int(rng.random() < 1 / (1 + np.exp(-2 * z)))))
+            values = {n: None for n in activity_names} | {"count_page_views_7d": round(3 + 2 * z)}
+            activity.append((cust, midnight, day - timedelta(days=1), midnight, *values.values(), None))
+            profile.append((cust, midnight, day - timedelta(days=1), midnight, "consumer", "DE", "gold", d))
+    for table, rows, ddl, part in (
+        ("labels.purchase_propensity", labels, LABELS_DDL, "label_date"),
+        ("features.customer_activity", activity, ACTIVITY_DDL, "feature_date"),
+        ("features.customer_profile", profile, PROFILE_DDL, "feature_date"),
+    ):
+        write_table(spark, settings, table, rows, ddl, mode="error", partition_by=part)
+    return profile
 
 
 # --------------------------------------------------------------------------- landing files

@@ -315,8 +315,10 @@ def pick_datetime(page: Any, dialog: Any, field_index: int, value: date, title: 
 
     inputs = dialog.get_by_test_id("datetime-input")
     inputs.nth(field_index).click()
-    page.get_by_placeholder("YYYY/MM/DD").fill(value.strftime("%Y/%m/%d"))
-    page.get_by_placeholder("HH:mm").fill("00:00")
+    # The popover just opened is the last in the page: on a slow page the previous field's popover may
+    # not have closed yet (the "From" one, when "To" opens).
+    page.get_by_placeholder("YYYY/MM/DD").last.fill(value.strftime("%Y/%m/%d"))
+    page.get_by_placeholder("HH:mm").last.fill("00:00")
     dialog.get_by_text(title).click()  # closes the popover
     expect(inputs.nth(field_index)).to_have_text(value.strftime("%b %d, %Y 00:00"))
 

@@ -14,44 +14,18 @@ from __future__ import annotations
 import json
 import runpy
 import uuid
-from datetime import date, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pytest
 from pitlake.core.settings import REPO_ROOT
 
-from tests.builders import ACTIVITY_DDL, LABELS_DDL, PROFILE_DDL, write_landing, write_table
+from tests.builders import labelled_history, write_landing
 
 DAY = "2026-01-22"
 CUSTOMERS = [f"k{i:02d}" for i in range(30)]
 TASK_RUN = {stage: str(uuid.UUID(int=i + 1, version=4)) for i, stage in enumerate(
     ["ingest_events", "build_customer_activity", "build_training_set", "train_and_register"])}  # fmt: skip
 DAG_RUN = str(uuid.UUID(int=99, version=4))
-
-
-def history(spark, home) -> None:
-    """20 label days (2026-01-01 .. 01-20) with a learnable signal and the feature rows they join to."""
-    rng = np.random.default_rng(5)
-    activity_names = [c.split(" ")[0] for c in ACTIVITY_DDL.split(", ")[4:-1]]
-    strength = {c: rng.normal() for c in CUSTOMERS}
-    labels, activity, profile = [], [], []
-    for d in range(20):
-        day = date(2026, 1, 1) + timedelta(days=d)
-        midnight = datetime.combine(day, datetime.min.time())
-        for cust, z in strength.items():
-            if rng.random() < 0.5:
-                continue
-            labels.append((cust, midnight + timedelta(hours=9), day, int(rng.random() < 1 / (1 + np.exp(-2 * z)))))
-            values = {n: None for n in activity_names} | {"count_page_views_7d": round(3 + 2 * z)}
-            activity.append((cust, midnight, day - timedelta(days=1), midnight, *values.values(), None))
-            profile.append((cust, midnight, day - timedelta(days=1), midnight, "consumer", "DE", "gold", d))
-    for table, rows, ddl, part in (
-        ("labels.purchase_propensity", labels, LABELS_DDL, "label_date"),
-        ("features.customer_activity", activity, ACTIVITY_DDL, "feature_date"),
-        ("features.customer_profile", profile, PROFILE_DDL, "feature_date"),
-    ):
-        write_table(spark, home, table, rows, ddl, mode="error", partition_by=part)
 
 
 def landing(home) -> None:
@@ -90,7 +64,7 @@ def one_day(spark, repo_settings, engine_url, mlflow_template, tmp_path_factory)
     shutil.copy(mlflow_template, home.mlflow_dir / "mlflow.db")
     uri = f"sqlite:///{home.mlflow_dir / 'mlflow.db'}"
     home = dataclasses.replace(home, mlflow_tracking_uri=uri)
-    history(spark, home)
+    labelled_history(spark, home)  # 20 label days and the feature rows they join to, written by hand (v0)
     landing(home)
     run_job.home = home.home  # type: ignore[attr-defined]
     with pytest.MonkeyPatch.context() as mp:

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from pitlake.training_set.manifest import TrainingSetManifest, manifest_dir, write_manifest
 
-from tests.builders import ACTIVITY_DDL, LABELS_DDL, PROFILE_DDL, write_table
+from tests.builders import PROFILE_DDL, labelled_history, write_table
 
 TS_TABLE = "training_sets.purchase_propensity"
 FEATURES = ["count_page_views_7d", "count_purchases_28d", "segment", "tenure_days"]
@@ -379,26 +379,7 @@ def test_reproduce_rebuilds_the_same_rows_and_metrics_and_refuses_a_vacuumed_pin
     from pitlake.training.train import train
     from pitlake.training_set.build import build, get_use_case
 
-    rng = np.random.default_rng(5)
-    activity_names = [c.split(" ")[0] for c in ACTIVITY_DDL.split(", ")[4:-1]]
-    labels, activity, profile = [], [], []
-    strength = {f"k{i:02d}": rng.normal() for i in range(30)}
-    for d in range(20):
-        day = date(2026, 1, 1) + timedelta(days=d)
-        midnight = datetime.combine(day, datetime.min.time())
-        for cust, z in strength.items():
-            if rng.random() < 0.5:
-                continue
-            labels.append((cust, midnight + timedelta(hours=9), day, int(rng.random() < 1 / (1 + np.exp(-2 * z)))))
-            values = {n: None for n in activity_names} | {"count_page_views_7d": round(3 + 2 * z)}
-            activity.append((cust, midnight, day - timedelta(days=1), midnight, *values.values(), None))
-            profile.append((cust, midnight, day - timedelta(days=1), midnight, "consumer", "DE", "gold", d))
-    for table, rows, ddl, part in (
-        ("labels.purchase_propensity", labels, LABELS_DDL, "label_date"),
-        ("features.customer_activity", activity, ACTIVITY_DDL, "feature_date"),
-        ("features.customer_profile", profile, PROFILE_DDL, "feature_date"),
-    ):
-        write_table(spark, home, table, rows, ddl, mode="error", partition_by=part)
+    profile = labelled_history(spark, home)
     use_case = get_use_case("purchase_propensity")
     built = build(spark, home, use_case, date(2026, 1, 1), date(2026, 1, 20))
     trained = train(home, training_set_id=built.training_set_id)

@@ -396,3 +396,21 @@ def test_an_empty_home_renders_every_page(lake):
         assert "no validation result carries this run id" in get(c, "/runs/feature_pipeline/x")
         assert c.get("/models/purchase_propensity/lineage").status_code == 404
     assert not (lake.mlflow_dir / "mlflow.db").exists()  # reading never creates a registry
+
+
+def test_a_run_reads_what_its_jobs_lineage_says_landing_folders_included():
+    from pitlake.catalog.runs import Read, reads_of
+
+    result = {
+        "source_table": "bronze.events",  # an older record's field: the lineage wins when present
+        "source_version": 1,
+        "lineage": {
+            "inputs": [
+                {"namespace": "file", "name": "/h/landing/events/date=2026-01-05", "facets": {}},
+                {"table": "bronze.customers", "version": 7},
+            ],
+            "outputs": [{"table": "bronze.events", "version": 8}],
+        },
+    }
+    assert reads_of(result, "/h") == [Read("landing/events/date=2026-01-05", None), Read("bronze.customers", 7)]
+    assert reads_of({"source_table": "bronze.events", "source_version": 1}) == [Read("bronze.events", 1)]

@@ -21,7 +21,10 @@ def _task_rows(records: list[TaskRecord], base: str) -> list[list[object]]:
         )
         if r.error:
             committed = h.join([h.badge("failed", "failed"), " ", r.error])
-        reads = h.join([h.join([h.code(x.table), f" v{x.version}"]) for x in r.reads], h.Html("<br>"))
+        reads = h.join(
+            [h.join([h.code(x.table), f" v{x.version}" if x.version is not None else ""]) for x in r.reads],
+            h.Html("<br>"),
+        )
         gates = h.join(
             [h.join([h.outcome_badge(g.success), " ",
                      h.link(f"{base}/validations/{g.result_id}", g.suite or g.result_id)]) for g in r.gates],

@@ -57,8 +57,8 @@ class Commit:
 
 @dataclass(frozen=True)
 class Read:
-    table: str
-    version: int
+    table: str  # a lake table, or a landing folder (path relative to PITLAKE_HOME)
+    version: int | None
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,19 @@ def commits_of(result: dict[str, Any]) -> list[Commit]:
     return list(dict.fromkeys(out))  # a range's last day repeats the top-level table and version
 
 
-def reads_of(result: dict[str, Any]) -> list[Read]:
+def reads_of(result: dict[str, Any], home: str = "") -> list[Read]:
+    """What a job read: its OpenLineage ``lineage.inputs`` when the result has them (tables at their Delta
+    version, landing folders), else the older records' ``source_table``/``inputs``."""
+    lineage = result.get("lineage")
+    if isinstance(lineage, dict) and isinstance(lineage.get("inputs"), list):
+        reads = []
+        for d in lineage["inputs"]:
+            if isinstance(d, dict) and isinstance(d.get("table"), str):
+                reads.append(Read(d["table"], _int(d.get("version"))))
+            elif isinstance(d, dict) and isinstance(d.get("name"), str):
+                name = d["name"]
+                reads.append(Read(name[len(home) :].lstrip("/") if home and name.startswith(home) else name, None))
+        return reads
     out = []
     if isinstance(result.get("source_table"), str) and (v := _int(result.get("source_version"))) is not None:
         out.append(Read(result["source_table"], v))
@@ -154,6 +166,7 @@ def task_records(settings: Settings, dag_id: str, run_id: str) -> list[TaskRecor
     folder = _run_dir(settings, dag_id, run_id)
     if folder is None or not folder.is_dir():
         return []
+    home = str(settings.home)
     by_task: dict[str, list[tuple[int, Path]]] = {}
     for path in folder.glob("*.json"):
         if m := _RECORD.match(path.name):
@@ -177,7 +190,7 @@ def task_records(settings: Settings, dag_id: str, run_id: str) -> list[TaskRecor
                 stage=str(result.get("stage") or ""),
                 error=str(result["error"]) if result.get("error") else None,
                 commits=tuple(commits_of(result)),
-                reads=tuple(reads_of(result)),
+                reads=tuple(reads_of(result, home)),
                 gates=tuple(gates_of(result)),
                 details=tuple(details_of(result)),
                 seconds=timing.get("body_s") if isinstance(timing, dict) else None,
