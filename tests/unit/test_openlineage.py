@@ -124,3 +124,18 @@ def test_trace_walks_from_a_model_back_through_the_versions_each_job_read():
         "    labels.purchase_propensity v1 <- build_labels <- bronze.events v2",
         "      bronze.events v3 <- ingest_events <- /l/events/date=2026-01-05",
     ]
+
+
+def test_a_transport_that_raises_without_a_message_is_still_one_warning(lake, monkeypatch, caplog):
+    from pitlake.core import openlineage
+
+    class Broken:
+        def emit(self, event):
+            raise RuntimeError()
+
+    monkeypatch.setattr(openlineage, "client", lambda settings, run_id: Broken())
+    with caplog.at_level(logging.WARNING, logger="pitlake.core.openlineage"), job_run(lake, "x"):
+        pass
+    messages = [r.getMessage() for r in caplog.records if r.name == "pitlake.core.openlineage"]
+    assert messages == ["OpenLineage START event of x not emitted: RuntimeError",
+                        "OpenLineage COMPLETE event of x not emitted: RuntimeError"]  # fmt: skip

@@ -141,7 +141,8 @@ class JobRun:
                 self._client = client(self.settings, self.run_id)
             self._client.emit(event)
         except Exception as err:  # lineage must never fail the job it describes
-            log.warning("OpenLineage %s event of %s not emitted: %s", state, self.name, str(err).splitlines()[0])
+            why = (str(err).splitlines() or [type(err).__name__])[0]
+            log.warning("OpenLineage %s event of %s not emitted: %s", state, self.name, why)
         finally:
             self.emit_seconds += time.perf_counter() - started
 
