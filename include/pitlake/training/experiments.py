@@ -29,7 +29,7 @@ from pitlake.core.settings import REPO_ROOT
 
 EXPERIMENTS_DIR = REPO_ROOT / "conf" / "experiments"
 METRICS = ("roc_auc", "pr_auc", "log_loss", "accuracy")
-SEARCH_METHODS = ("random", "halving")
+SEARCH_METHODS = ("random",)  # successive halving subsamples rows: the time-ordered folds cannot follow
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
 TOP_LEVEL = {"name", "description", "use_case", "features", "estimator", "search", "cv", "metric", "seed", "variants"}
 
