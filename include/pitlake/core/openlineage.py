@@ -117,9 +117,6 @@ class JobRun:
     def namespace(self) -> str:
         return self.settings.openlineage_namespace
 
-    def ref(self) -> RunRef:
-        return RunRef(self.namespace, self.name, self.run_id)
-
     def start(self) -> None:
         self._emit("START", [], [])
 
@@ -209,7 +206,7 @@ def airflow_transport(settings: Settings) -> str:
 def build_event(run: JobRun, state: str, inputs: Sequence[dict[str, Any]], outputs: Sequence[dict[str, Any]],
                 error: BaseException | None = None) -> Any:  # fmt: skip
     """The ``RunEvent`` (client objects) of ``run`` in ``state``."""
-    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+    from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
     from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run
 
     run_facets: dict[str, Any] = {name: _custom(value, "run") for name, value in run.facets.items()}
@@ -240,8 +237,8 @@ def build_event(run: JobRun, state: str, inputs: Sequence[dict[str, Any]], outpu
         eventTime=datetime.now(UTC).isoformat(),
         run=Run(runId=run.run_id, facets=run_facets),
         job=Job(namespace=run.namespace, name=run.name, facets=job_facets),
-        inputs=[InputDataset(**_dataset(run.settings, d)) for d in inputs],
-        outputs=[OutputDataset(**_dataset(run.settings, d)) for d in outputs],
+        inputs=datasets_of({"inputs": inputs}, run.settings)[0],
+        outputs=datasets_of({"outputs": outputs}, run.settings)[1],
         producer=PRODUCER,
     )
 

@@ -29,15 +29,6 @@ class Fold:
     valid_dates: tuple[date, ...]
     valid_start: datetime
 
-    def describe(self) -> dict[str, object]:
-        return {
-            "fold": self.number,
-            "train_rows": len(self.train_index),
-            "valid_rows": len(self.valid_index),
-            "valid_start": self.valid_start.isoformat(),
-            "valid_dates": f"{self.valid_dates[0]}..{self.valid_dates[-1]}",
-        }
-
 
 def expanding_folds(
     frame: pd.DataFrame,

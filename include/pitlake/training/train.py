@@ -169,29 +169,21 @@ def train(
     manifest records its run id, its parent and ``training_set_run_id`` (the build's run). Called from
     ``jobs/train_model.py``, ``lineage_run`` is the job frame's run, which emits the events.
     """
-    from pitlake.core.openlineage import JobRun, RunRef
+    from functools import partial
 
+    from pitlake.core.openlineage import RunRef, job_run
+
+    run_in = partial(
+        _train, settings, use_case=use_case, training_set_id=training_set_id, airflow=airflow,
+        validation_results=validation_results, upstream_versions=upstream_versions,
+        feature_columns=feature_columns, candidates=candidates, seed=seed, training_set_run_id=training_set_run_id,
+    )  # fmt: skip
     if lineage_run is not None:
-        return _train(
-            settings, lineage_run, use_case=use_case, training_set_id=training_set_id, airflow=airflow,
-            validation_results=validation_results, upstream_versions=upstream_versions,
-            feature_columns=feature_columns, candidates=candidates, seed=seed,
-            training_set_run_id=training_set_run_id,
-        )  # fmt: skip
-    parent = RunRef.parse(lineage_parent)
-    run = JobRun(settings, f"train_model.{use_case}", parent=parent, root=RunRef.parse(lineage_root) or parent)
-    run.start()
-    try:
-        result = _train(
-            settings, run, use_case=use_case, training_set_id=training_set_id, airflow=airflow,
-            validation_results=validation_results, upstream_versions=upstream_versions,
-            feature_columns=feature_columns, candidates=candidates, seed=seed,
-            training_set_run_id=training_set_run_id,
-        )  # fmt: skip
-    except BaseException as err:
-        run.fail(err)
-        raise
-    run.complete(result.lineage)
+        return run_in(lineage_run)
+    parent, root = RunRef.parse(lineage_parent), RunRef.parse(lineage_root, "lineage_root")
+    with job_run(settings, f"train_model.{use_case}", parent=parent, root=root) as run:
+        result = run_in(run)
+        run.io = result.lineage
     return result
 
 
