@@ -9,11 +9,13 @@ champion's MLflow run with the ``monitoring.*`` tags.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pitlake.core import html as html_report
+from pitlake.core.html import fmt as _fmt
+from pitlake.core.html import table as _table
 from pitlake.core.settings import Settings
 from pitlake.labels.build import HORIZON
 from pitlake.monitoring.metrics import psi_label
@@ -23,43 +25,11 @@ if TYPE_CHECKING:
 
 ARTIFACT_DIR = "monitoring"
 RETRAIN = "train_model is triggered to train a challenger on fresh data"
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 60em; }
-h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 1.6em; }
-.verdict { padding: .8em 1em; border-radius: 4px; }
-.breached { background: #fde2e1; border-left: 6px solid #c0392b; }
-.healthy { background: #e3f4e8; border-left: 6px solid #2e8b57; }
-table { border-collapse: collapse; margin: .5em 0; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.bad td { background: #fde2e1; }
-"""
+CSS = html_report.CSS
 
 
 def reports_dir(settings: Settings, use_case: str) -> Path:
     return settings.monitoring_dir / "reports" / use_case
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _table(header: Iterable[str], rows: Iterable[Iterable[Any]], bad: Iterable[bool] | None = None) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    flags = list(bad) if bad is not None else []
-    body = []
-    for i, row in enumerate(rows):
-        cells = "".join(
-            f'<td class="num">{escape(_fmt(v))}</td>' if isinstance(v, int | float) else f"<td>{escape(_fmt(v))}</td>"
-            for v in row
-        )
-        cls = ' class="bad"' if i < len(flags) and flags[i] else ""
-        body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def calibration_svg(bins: list[dict[str, Any]], size: int = 320) -> str:
