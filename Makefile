@@ -10,7 +10,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.pitlake-installed
 PYTEST_ARGS ?=
 
-.PHONY: help install engine engine-stop demo serve test test-services test-all audit lint format typecheck bench bench-ingest airflow mlflow lock clean check-python reproduce
+.PHONY: help install engine engine-stop demo experiment serve test test-services test-all audit lint format typecheck bench bench-ingest airflow mlflow lock clean check-python reproduce
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,8 +30,12 @@ install: $(STAMP) ## create .venv, install the pinned requirements, check Java 1
 	@$(PY) -m pitlake install-jars
 	@$(PY) -m pitlake install-docs-assets
 
-demo: install ## run the pipeline on embedded defaults (local Airflow + Spark + Delta) for the demo dates
-	$(PY) -m pitlake demo
+EXPERIMENT ?= hgb_search
+demo: install ## run the pipeline on embedded defaults (local Airflow + Spark + Delta) for the demo dates, then EXPERIMENT
+	$(PY) -m pitlake demo --experiment "$(EXPERIMENT)"
+
+experiment: install ## run EXPERIMENT (conf/experiments/$(EXPERIMENT).yaml) on the newest training set; writes its report
+	$(PY) jobs/run_experiment.py --config $(EXPERIMENT)
 
 # The demo's features are history: serve them as of the newest materialization (SERVING_CLOCK=wall: UTC now).
 SERVING_CLOCK ?= materialization

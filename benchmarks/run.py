@@ -30,7 +30,9 @@ from pitlake.core.settings import REPO_ROOT
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-BENCHMARKS = ("ingest", "features", "pit", "validation", "orchestration", "backfill", "serving", "lineage")
+BENCHMARKS = (
+    "ingest", "features", "pit", "validation", "orchestration", "backfill", "serving", "lineage", "experiments",
+)  # fmt: skip
 REPORT = REPO_ROOT / "docs" / "benchmarks.md"
 IMG_DIR = REPO_ROOT / "docs" / "img"
 

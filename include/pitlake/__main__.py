@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--start", help="first demo day (default: PITLAKE_DEMO_START)")
     demo.add_argument("--days", type=int, default=DEMO_DAYS, help=f"number of demo days (default {DEMO_DAYS})")
     demo.add_argument("--airflow-days", type=int, default=2, help="last days run through `airflow dags test`")
+    demo.add_argument(
+        "--experiment",
+        default="hgb_search",
+        help="after train_model, run this experiment config (conf/experiments) on its training set; '' skips",
+    )
     run_day = sub.add_parser("run-day", help="`airflow dags test` a DAG for the data interval of one day")
     run_day.add_argument("dag_id")
     run_day.add_argument("date")
@@ -98,7 +103,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pitlake.demo.runner import run_demo
 
         start = parse_date(args.start or s.demo_start, what="demo start")
-        return run_demo(s, start, args.days, args.airflow_days)
+        return run_demo(s, start, args.days, args.airflow_days, experiment=args.experiment or None)
     elif args.command == "run-day":
         from pitlake.airflow.local import ensure_db, run_dag_for_day
         from pitlake.core.dates import parse_date

@@ -158,9 +158,24 @@ def test_a_bad_date_gets_one_line(tmp_path):
     ],
 )
 def test_build_features_bad_arguments_get_one_line(tmp_path, args, message):
+    _one_line_error(tmp_path, "build_features.py", args, message)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--config", "nope"], "experiment 'nope' not found; known in conf/experiments: baseline, feature_ablation"),
+        (["--config", "baseline"], "no training set of purchase_propensity in"),
+    ],
+)
+def test_run_experiment_bad_arguments_get_one_line(tmp_path, args, message):
+    _one_line_error(tmp_path, "run_experiment.py", args, message)
+
+
+def _one_line_error(tmp_path, job: str, args: list[str], message: str) -> None:
     env = {"PATH": "/usr/bin:/bin", "PITLAKE_HOME": str(tmp_path)}
     proc = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "jobs" / "build_features.py"), *args],
+        [sys.executable, str(REPO_ROOT / "jobs" / job), *args],
         capture_output=True, text=True, env=env, check=False, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2
@@ -178,6 +193,10 @@ def test_train_model_is_scheduled_on_the_feature_assets(dagbag):
     assets = {a.name for a in condition.objects}
     assert assets == {"features.customer_activity", "features.customer_profile"}
     assert dag.max_active_runs == 1 and dag.params["history_days"] == 90
+    experiment = dag.params.get_param("experiment")
+    assert experiment.value == "" and experiment.schema["enum"] == [
+        "", "baseline", "feature_ablation", "hgb_search", "random_forest", "rf_reference"
+    ]  # fmt: skip
 
 
 def test_promote_model_is_manual_with_params_and_maintenance_is_weekly(dagbag):

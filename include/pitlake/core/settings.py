@@ -109,6 +109,11 @@ class Settings:
         return self.home / "monitoring"
 
     @property
+    def experiments_dir(self) -> Path:
+        """Experiment comparison reports (HTML, Markdown, plots), one folder per experiment run."""
+        return self.home / "experiments"
+
+    @property
     def lineage_dir(self) -> Path:
         """OpenLineage events, one JSON file per event (the client's file transport)."""
         return self.home / "lineage"

@@ -58,8 +58,11 @@ def _run_airflow_on_engine(args: Sequence[str], settings: Settings, check: bool 
     return run_airflow(args, settings, check)
 
 
-def run_demo(settings: Settings, start: date, days: int, airflow_days: int = 2) -> int:
-    """``make demo``: history in-process, then ``airflow dags test`` for the last days and ``train_model``.
+def run_demo(
+    settings: Settings, start: date, days: int, airflow_days: int = 2, experiment: str | None = "hgb_search"
+) -> int:
+    """``make demo``: history in-process, then ``airflow dags test`` for the last days and ``train_model``,
+    then ``experiment`` (a config in ``conf/experiments``, None to skip) on the same training set.
 
     Prints where the time went at the end, and writes it to ``runs/demo_timings.json``.
     """
@@ -109,6 +112,13 @@ def run_demo(settings: Settings, start: date, days: int, airflow_days: int = 2) 
     if code != 0:
         print(f"train_model failed: see the task log above (exit {code})")
         return code
+    if experiment:
+        from pitlake.training.experiment_run import run_experiment, summary_line
+
+        print(f"== experiment {experiment} on train_model's training set (jobs/run_experiment.py) ==", flush=True)
+        result = timed(f"experiment {experiment} (search, report, registry gate)", run_experiment, settings,
+                       experiment)  # fmt: skip
+        print(summary_line(result), flush=True)
     from pitlake.validation import build_docs_index
 
     timed("Data Docs index (the gates rebuild it at most every 5 min)", build_docs_index, settings)

@@ -177,6 +177,26 @@ class OpenLineageRecord:
 
 
 @dataclass(frozen=True)
+class ExperimentRecord:
+    """The experiment whose best trial this model is (``conf/experiments``): the estimator and the trial's
+    full params refit it; the config's hash says which file chose them."""
+
+    name: str
+    config_path: str
+    config_sha256: str
+    estimator: str
+    params: dict[str, Any]
+    variant: str
+    trial: int
+    metric: str
+    cv_folds: int
+    cv_mean: float
+    cv_spread: float
+    trials: int
+    report: str | None = None
+
+
+@dataclass(frozen=True)
 class LineageManifest:
     schema_version: str
     created_at: str
@@ -194,6 +214,7 @@ class LineageManifest:
     metrics: dict[str, float]
     notes: tuple[str, ...] = field(default_factory=tuple)
     openlineage: OpenLineageRecord | None = None
+    experiment: ExperimentRecord | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _jsonable(dataclasses.asdict(self))

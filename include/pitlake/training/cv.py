@@ -1,10 +1,12 @@
 """Time-series cross-validation on label time: expanding-window folds with the holdout split's purge.
 
-The label dates are cut into ``n_folds + 1`` consecutive blocks (the newest blocks one date larger when
-they do not divide evenly). Fold ``i`` validates on block ``i + 1`` and trains on every older row whose
-label horizon has ended by the first validation date (``label_time + purge <= valid_start``, the rule of
-:func:`pitlake.training.dataset.time_split`), so no fold trains on a row whose outcome it could only know
-from inside its validation window. Later folds train on more history (an expanding window).
+The first label dates, before the oldest (usable) label's horizon has ended, can only train (the warm-up).
+The dates after them are cut into ``n_folds + 1`` consecutive blocks (the newest blocks one date larger
+when they do not divide evenly); the first block trains only. Fold ``i`` validates on block ``i + 1`` and
+trains on every older row whose label horizon has ended by the first validation date
+(``label_time + purge <= valid_start``, the rule of :func:`pitlake.training.dataset.time_split`), so no
+fold trains on a row whose outcome it could only know from inside its validation window. Later folds
+train on more history (an expanding window).
 """
 
 from __future__ import annotations
@@ -37,34 +39,40 @@ def expanding_folds(
     purge: timedelta,
     time_column: str = "label_time",
     date_column: str = "label_date",
+    usable: np.ndarray | None = None,
     what: str = "training set",
 ) -> list[Fold]:
-    """``n_folds`` expanding-window folds over ``frame``'s label dates, oldest first (see the module)."""
+    """``n_folds`` expanding-window folds over ``frame``'s label dates, oldest first (see the module).
+
+    ``usable`` marks the rows a model can learn from (e.g. with any feature value): the warm-up lasts
+    until the oldest *usable* label's horizon has ended, so no fold trains only on rows before the
+    feature history began. Every row still trains and validates the folds its times allow.
+    """
     if n_folds < 2:
         raise ConfigError(f"n_folds must be at least 2, got {n_folds}: one fold is the holdout split")
     label_dates = pd.to_datetime(frame[date_column]).dt.date
-    dates = sorted(label_dates.unique())
+    times = pd.to_datetime(frame[time_column])
+    all_dates = sorted(label_dates.unique())
+    first = times[usable].min() if usable is not None and usable.any() else times.min()
+    warm_up = [d for d in all_dates if datetime.combine(d, datetime.min.time()) < first + purge]
+    dates = all_dates[len(warm_up) :]
     if len(dates) < n_folds + 1:
         raise InputError(
-            f"{what} spans {len(dates)} label date(s): {n_folds} folds need at least {n_folds + 1}; "
-            "use fewer folds or a wider label range"
+            f"{what} spans {len(all_dates)} label date(s), {len(warm_up)} of them before the oldest "
+            f"{'usable ' if usable is not None else ''}label's "
+            f"{purge.days}-day horizon ends: {n_folds} folds need {n_folds + 1} dates after those, it has "
+            f"{len(dates)}; use fewer folds or a wider label range"
         )
     base = len(dates) // (n_folds + 1)
     extra = len(dates) - base * (n_folds + 1)  # the newest `extra` blocks take one date more
     sizes = [base] * (n_folds + 1 - extra) + [base + 1] * extra
     bounds = np.cumsum([0, *sizes])
-    times = pd.to_datetime(frame[time_column])
     folds = []
     for number in range(1, n_folds + 1):
         valid_dates = tuple(dates[bounds[number] : bounds[number + 1]])
         valid_start = datetime.combine(valid_dates[0], datetime.min.time())
         valid_mask = label_dates.isin(valid_dates).to_numpy() & (times >= valid_start).to_numpy()
-        train_mask = (times + purge <= valid_start).to_numpy()
-        if not train_mask.any():
-            raise InputError(
-                f"{what}: fold {number} validates from {valid_dates[0]}, and no older label's {purge.days}-day "
-                "horizon ends by then: use fewer folds or a wider label range"
-            )
+        train_mask = (times + purge <= valid_start).to_numpy()  # never empty: the warm-up's horizon has ended
         folds.append(Fold(number, np.flatnonzero(train_mask), np.flatnonzero(valid_mask), valid_dates, valid_start))
     return folds
 

@@ -50,6 +50,9 @@ class Experiment:
     seed: int = 7
     variants: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> features
     description: str = ""
+    # The variants (the experiment's own name when it has none) whose features are "all": every feature
+    # of the training set they run on (which may predate a feature a view declares today).
+    all_features: tuple[str, ...] = ()
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -86,11 +89,14 @@ def load_experiment(path: str | Path) -> Experiment:
     except ConfigError as err:
         raise fail("use_case", str(err)) from None
     features = _features(raw.get("features", "all"), use_case, fail, "features")
-    variants = {
-        str(name): _features((spec or {}).get("features", "all") if isinstance(spec, dict) else spec, use_case, fail,
-                             f"variants.{name}.features")
+    specs = {
+        str(name): (spec or {}).get("features", "all") if isinstance(spec, dict) else spec
         for name, spec in (raw.get("variants") or {}).items()
-    }  # fmt: skip
+    }
+    variants = {name: _features(spec, use_case, fail, f"variants.{name}.features") for name, spec in specs.items()}
+    all_features = tuple(
+        n for n, spec in (specs or {str(raw["name"]): raw.get("features")}).items() if spec in (None, "all")
+    )
     estimator, params = _estimator(raw["estimator"], fail)
     search = raw.get("search") or {}
     method = search.get("method") if search else None
@@ -114,7 +120,7 @@ def load_experiment(path: str | Path) -> Experiment:
     return Experiment(
         name=str(raw["name"]), path=str(file), use_case=use_case.name, features=features, estimator=estimator,
         params=params, search_method=method, n_iter=n_iter, space=space, folds=folds, metric=str(metric), seed=seed,
-        variants=variants, description=str(raw.get("description") or ""),
+        variants=variants, description=str(raw.get("description") or ""), all_features=all_features,
     )  # fmt: skip
 
 

@@ -15,10 +15,14 @@ which must decide identically for the same rows and seed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from pitlake.core.errors import InputError
 from pitlake.labels.build import HORIZON
@@ -34,25 +38,19 @@ EVAL_FRACTION = 0.2
 THRESHOLD_FRACTION = 0.2
 
 
-def _threshold(
-    name: str,
-    frame: pd.DataFrame,
-    x: pd.DataFrame,
-    y: np.ndarray,
-    split: dataset.TimeSplit,
-    seed: int,
-    numeric: list[str],
-    categorical: list[str],
-) -> tuple[float, str]:
+def _threshold(build: Callable[[], Pipeline], part: Holdout) -> tuple[float, str]:
     """F1-maximising threshold on the newest training dates, for a copy fit on the older ones."""
     try:
-        inner = dataset.time_split(frame, eval_fraction=THRESHOLD_FRACTION, purge=split.purge, what="training part")
+        inner = dataset.time_split(
+            part.train_frame, eval_fraction=THRESHOLD_FRACTION, purge=part.split.purge, what="training part"
+        )
     except InputError:
         return 0.5, "default 0.5 (training part too short for a threshold window)"
+    x, y = part.x_train.reset_index(drop=True), part.y_train
     y_fit, y_val = y[inner.train_index], y[inner.eval_index]
     if len(set(y_fit)) < 2 or len(set(y_val)) < 2:
         return 0.5, "default 0.5 (threshold window has a single class)"
-    model = make_pipeline(name, numeric, categorical, seed).fit(x.iloc[inner.train_index], y_fit)
+    model = build().fit(x.iloc[inner.train_index], y_fit)
     p = model.predict_proba(x.iloc[inner.eval_index])[:, 1]
     return best_f1_threshold(y_val, p), (
         f"max F1 on label dates {inner.eval_dates[0]}..{inner.eval_dates[-1]} (newest {THRESHOLD_FRACTION:.0%} of "
@@ -60,18 +58,31 @@ def _threshold(
     )
 
 
-def fit_and_evaluate(
+@dataclass
+class Holdout:
+    """The purged time split of a training set and its model inputs for one list of features."""
+
+    features: list[str]
+    numeric: list[str]
+    categorical: list[str]
+    split: dataset.TimeSplit
+    train_frame: pd.DataFrame  # the training part's rows, reindexed from 0
+    x_train: pd.DataFrame
+    y_train: np.ndarray
+    x_eval: pd.DataFrame
+    y_eval: np.ndarray
+
+
+def holdout(
     frame: pd.DataFrame,
     *,
     use_case: UseCase,
     features: list[str],
-    seed: int,
-    candidates: tuple[str, ...] = CANDIDATES,
     eval_fraction: float = EVAL_FRACTION,
     purge: timedelta = HORIZON,
     what: str = "training set",
-) -> FitOutcome:
-    """Split by time, fit every candidate, evaluate on the newest window; deterministic for a given frame and seed."""
+) -> Holdout:
+    """Split ``frame`` by time (both parts must hold both classes, and a feature must have a value)."""
     label = use_case.label_column
     y = frame[label].astype(int).to_numpy()
     split = dataset.time_split(
@@ -87,7 +98,6 @@ def fit_and_evaluate(
     numeric, categorical = dataset.feature_kinds(frame, features)
     x = dataset.model_inputs(frame, features)
     x_train, y_train = x.iloc[split.train_index], y[split.train_index]
-    x_eval, y_eval = x.iloc[split.eval_index], y[split.eval_index]
     empty = [c for c in features if x_train[c].isna().all()]
     if empty and len(empty) == len(features):
         first, last = split.train_dates[0], split.train_dates[-1]
@@ -99,18 +109,42 @@ def fit_and_evaluate(
     if empty:
         log.warning("%s: features without any value in the training part: %s", what, ", ".join(empty))
     train_frame = frame.iloc[split.train_index].reset_index(drop=True)
-    fitted = []
-    for name in candidates:
-        threshold, method = _threshold(
-            name, train_frame, x_train.reset_index(drop=True), y_train, split, seed, numeric, categorical
-        )
-        model = make_pipeline(name, numeric, categorical, seed).fit(x_train, y_train)
-        scores = model.predict_proba(x_eval)[:, 1]
-        fitted.append(
-            Candidate(name, model, threshold, method, classification_metrics(y_eval, scores, threshold), scores)
-        )
+    return Holdout(list(features), numeric, categorical, split, train_frame, x_train, y_train,
+                   x.iloc[split.eval_index], y[split.eval_index])  # fmt: skip
+
+
+def fit_candidate(name: str, build: Callable[[], Pipeline], part: Holdout) -> Candidate:
+    """Choose ``build()``'s threshold, fit it on the whole training part and score the evaluation part."""
+    threshold, method = _threshold(build, part)
+    model = build().fit(part.x_train, part.y_train)
+    scores = model.predict_proba(part.x_eval)[:, 1]
+    return Candidate(name, model, threshold, method, classification_metrics(part.y_eval, scores, threshold), scores)
+
+
+def outcome_of(part: Holdout, fitted: list[Candidate], selected: Candidate) -> FitOutcome:
+    return FitOutcome(part.features, part.numeric, part.categorical, part.split, part.x_train, part.y_train,
+                      part.x_eval, part.y_eval, fitted, selected)  # fmt: skip
+
+
+def fit_and_evaluate(
+    frame: pd.DataFrame,
+    *,
+    use_case: UseCase,
+    features: list[str],
+    seed: int,
+    candidates: tuple[str, ...] = CANDIDATES,
+    eval_fraction: float = EVAL_FRACTION,
+    purge: timedelta = HORIZON,
+    what: str = "training set",
+) -> FitOutcome:
+    """Split by time, fit every candidate, evaluate on the newest window; deterministic for a given frame and seed."""
+    part = holdout(frame, use_case=use_case, features=features, eval_fraction=eval_fraction, purge=purge, what=what)
+    fitted = [
+        fit_candidate(name, partial(make_pipeline, name, part.numeric, part.categorical, seed), part)
+        for name in candidates
+    ]
     selected = max(fitted, key=lambda c: c.metrics["roc_auc"])  # ties: the first (simpler) candidate
-    return FitOutcome(features, numeric, categorical, split, x_train, y_train, x_eval, y_eval, fitted, selected)
+    return outcome_of(part, fitted, selected)
 
 
 def training_record(outcome: FitOutcome, seed: int, candidates: tuple[str, ...]) -> TrainingRecord:

@@ -123,15 +123,23 @@ def importance(outcome: FitOutcome, seed: int) -> pd.DataFrame:
     ).sort_values("mean", ascending=False)
 
 
-def log_plots(outcome: FitOutcome, quality: lineage.QualityRecord, frame: pd.DataFrame, label: str, seed: int) -> None:
-    """The PNG plots under ``plots/``, then the importance table as ``plots/feature_importance.csv``."""
+def log_plots(
+    outcome: FitOutcome,
+    quality: lineage.QualityRecord,
+    frame: pd.DataFrame,
+    label: str,
+    seed: int,
+    table: pd.DataFrame | None = None,
+) -> None:
+    """The PNG plots under ``plots/``, then the importance table (``table``: computed when None) as
+    ``plots/feature_importance.csv``."""
     import mlflow
 
     from pitlake.training import plots
 
     y = outcome.y_eval
     scores = {c.name: c.eval_scores for c in outcome.candidates}
-    table = importance(outcome, seed)
+    table = importance(outcome, seed) if table is None else table
     train_frame = frame.iloc[outcome.split.train_index]
     figures = {
         "plots/roc.png": plots.roc(

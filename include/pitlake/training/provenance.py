@@ -117,6 +117,7 @@ def build_manifest(
     quality: lineage.QualityRecord,
     metrics: dict[str, float],
     openlineage: lineage.OpenLineageRecord | None = None,
+    experiment: lineage.ExperimentRecord | None = None,
 ) -> lineage.LineageManifest:
     """The lineage manifest of a model trained on ``snapshot``.
 
@@ -149,4 +150,5 @@ def build_manifest(
         metrics=metrics,
         notes=tuple(notes),
         openlineage=openlineage,
+        experiment=experiment,
     )

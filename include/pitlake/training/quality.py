@@ -68,6 +68,18 @@ def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
     return float(thresholds[int(np.argmax(f1[:-1]))])
 
 
+def best_accuracy(y: np.ndarray, s: np.ndarray) -> float:
+    """The highest accuracy any threshold on scores ``s`` reaches for labels ``y`` (cut between distinct scores)."""
+    order = np.argsort(-s, kind="stable")
+    ys, ss = y[order], s[order]
+    n, positives = len(y), int(y.sum())
+    true_positives = np.concatenate([[0], np.cumsum(ys)])
+    predicted = np.arange(n + 1)  # the top k predicted positive
+    accuracy = (2 * true_positives - predicted + n - positives) / n
+    cuts = np.concatenate([[True], ss[1:] != ss[:-1], [True]])  # never split a tie
+    return float(accuracy[cuts].max())
+
+
 def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
     """Hanley & McNeil (1982) standard error of an ROC AUC estimate."""
     q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)

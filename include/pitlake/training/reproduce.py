@@ -7,10 +7,10 @@
    them: then the model can no longer be rebuilt, and the error says so);
 2. rebuilds the training set with :func:`pitlake.training_set.build.build` from exactly those pins and
    label window, and requires the same content hash;
-3. retrains with the recorded seed, candidates, features and split (nothing is logged or
-   registered) and requires every recorded evaluation metric to match within
-   :data:`METRIC_TOLERANCE`: scikit-learn's fits are deterministic for a fixed seed, row order
-   and single-threaded forest, so any larger difference means the data or code changed.
+3. retrains with the recorded seed, candidates, features and split (an experiment's model: its
+   recorded estimator and trial params; nothing is logged or registered) and requires every recorded
+   evaluation metric to match within :data:`METRIC_TOLERANCE`: scikit-learn's fits are deterministic
+   for a fixed seed, row order and single thread, so any larger difference means the data or code changed.
 """
 
 from __future__ import annotations
@@ -87,16 +87,22 @@ def reproduce(spark: SparkSession, settings: Settings, model_name: str, version:
         )
     frame = dataset.read_training_set(settings, use_case, rebuilt)
     training = manifest.training
-    outcome = fit_and_evaluate(
-        frame,
-        use_case=use_case,
-        features=list(training.feature_columns),
-        seed=training.seed,
-        candidates=training.candidates,
-        eval_fraction=training.eval_fraction,
-        purge=timedelta(days=training.purge_days),
-        what=f"rebuilt training set {rebuilt.training_set_id}",
-    )
+    what = f"rebuilt training set {rebuilt.training_set_id}"
+    if manifest.experiment is not None:  # an experiment's chosen trial: its estimator and params, refit
+        from pitlake.training.compare import refit_chosen
+
+        outcome = refit_chosen(frame, use_case=use_case, record=manifest.experiment, training=training, what=what)
+    else:
+        outcome = fit_and_evaluate(
+            frame,
+            use_case=use_case,
+            features=list(training.feature_columns),
+            seed=training.seed,
+            candidates=training.candidates,
+            eval_fraction=training.eval_fraction,
+            purge=timedelta(days=training.purge_days),
+            what=what,
+        )
     reproduced = outcome.metrics()
     keys = [k for k in manifest.metrics if k in COMPARED or k.startswith("candidate.")]
     differences = {k: abs(float(reproduced[k]) - float(manifest.metrics[k])) for k in keys if k in reproduced}

@@ -50,13 +50,21 @@ class SearchResult:
 
 def pipeline(experiment: Experiment, frame: pd.DataFrame, features: list[str]) -> Any:
     """The experiment's estimator behind the candidates' preprocessing of ``features``."""
-    module_name, _, class_name = experiment.estimator.rpartition(".")
-    estimator = getattr(importlib.import_module(module_name), class_name)(**experiment.params)
-    if "random_state" in estimator.get_params() and "random_state" not in experiment.params:
-        estimator.set_params(random_state=experiment.seed)
     numeric, categorical = dataset.feature_kinds(frame, features)
+    return estimator_pipeline(experiment.estimator, experiment.params, experiment.seed, numeric, categorical)
+
+
+def estimator_pipeline(
+    estimator_path: str, params: dict[str, Any], seed: int, numeric: list[str], categorical: list[str]
+) -> Any:
+    """Estimator ``estimator_path(**params)`` (``random_state=seed`` unless given) behind the candidates'
+    preprocessing; linear, SVM and neighbour models also get the numeric features standardised."""
+    module_name, _, class_name = estimator_path.rpartition(".")
+    estimator = getattr(importlib.import_module(module_name), class_name)(**params)
+    if "random_state" in estimator.get_params() and "random_state" not in params:
+        estimator.set_params(random_state=seed)
     scaled = module_name.startswith(SCALED_MODULES)
-    pipe = make_pipeline("logistic_regression" if scaled else "random_forest", numeric, categorical, experiment.seed)
+    pipe = make_pipeline("logistic_regression" if scaled else "random_forest", numeric, categorical, seed)
     pipe.steps[-1] = ("model", estimator)
     return pipe
 
@@ -87,27 +95,34 @@ def run_search(
     features: list[str],
     purge: timedelta,
     time_column: str = "label_time",
+    what: str | None = None,
+    n_jobs: int = 1,
 ) -> SearchResult:
-    """Score the experiment's trials on the expanding folds of ``frame``; the best by mean fold score."""
+    """Score the experiment's trials on the expanding folds of ``frame``; the best by mean fold score.
+
+    ``n_jobs`` processes score the trials' folds (1 in pitlake, see the module; the benchmark compares).
+    """
     from sklearn.model_selection import RandomizedSearchCV, cross_validate
 
     began = time.perf_counter()
-    folds = expanding_folds(frame, n_folds=experiment.folds, purge=purge, time_column=time_column,
-                            what=f"experiment {experiment.name}")  # fmt: skip
-    cv = [(f.train_index, f.valid_index) for f in folds]
     x, y = dataset.model_inputs(frame, features), frame[label].to_numpy()
+    # The warm-up lasts until a label with any feature value is known: no fold learns from empty rows only.
+    usable = x.notna().any(axis=1).to_numpy()
+    folds = expanding_folds(frame, n_folds=experiment.folds, purge=purge, time_column=time_column, usable=usable,
+                            what=what or f"experiment {experiment.name}")  # fmt: skip
+    cv = [(f.train_index, f.valid_index) for f in folds]
     pipe, scoring = pipeline(experiment, frame, features), SCORERS[experiment.metric]
     sign = -1.0 if scoring.startswith("neg_") else 1.0
     trials: list[Trial] = []
     if experiment.search_method is None:
-        scores = cross_validate(pipe, x, y, cv=cv, scoring=scoring, n_jobs=1, error_score="raise")
+        scores = cross_validate(pipe, x, y, cv=cv, scoring=scoring, n_jobs=n_jobs, error_score="raise")
         fold_scores = tuple(float(sign * s) for s in scores["test_score"])
         mean, spread = mean_and_spread(list(fold_scores))
         trials.append(Trial(1, dict(experiment.params), fold_scores, mean, spread, float(np.sum(scores["fit_time"]))))
     else:
         searcher = RandomizedSearchCV(
             pipe, distributions(experiment), n_iter=experiment.n_iter, cv=cv, scoring=scoring,
-            random_state=experiment.seed, n_jobs=1, refit=False, error_score="raise",
+            random_state=experiment.seed, n_jobs=n_jobs, refit=False, error_score="raise",
         )  # fmt: skip
         searcher.fit(x, y)
         results = searcher.cv_results_

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,7 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
     model_id: str | None = None
     lineage: dict[str, Any] = field(default_factory=dict)  # OpenLineage inputs and outputs (core.openlineage)
+    experiment: dict[str, Any] | None = None  # an experiment's report paths, trials and pace (experiment_run)
 
     @property
     def gate_passed(self) -> bool:
@@ -76,13 +78,13 @@ class TrainResult:
         return asdict(self)
 
 
-def _snapshot(settings: Settings, uc: UseCase, training_set_id: str) -> Snapshot:
+def load_snapshot(settings: Settings, uc: UseCase, training_set_id: str) -> Snapshot:
     """Training set ``training_set_id`` as its build manifest pinned it."""
     build = read_manifest(settings, uc.name, training_set_id)
     return Snapshot(use_case=uc, training_set_id=training_set_id, build=build, path=settings.table_path(uc.table))
 
 
-def _features(snapshot: Snapshot, feature_columns: list[str] | None) -> list[str]:
+def select_features(snapshot: Snapshot, feature_columns: list[str] | None) -> list[str]:
     """``feature_columns`` (all of the training set's when None); a :class:`ConfigError` for one it lacks."""
     available = snapshot.feature_columns
     features = list(feature_columns) if feature_columns else available
@@ -94,7 +96,7 @@ def _features(snapshot: Snapshot, feature_columns: list[str] | None) -> list[str
     return features
 
 
-def _passed_validations(results: list[dict[str, Any]] | None) -> tuple[lineage.ValidationRecord, ...]:
+def passed_validations(results: list[dict[str, Any]] | None) -> tuple[lineage.ValidationRecord, ...]:
     """The validation results as records; an :class:`InputError` when any failed."""
     validations = lineage.validation_records(results)
     failed = [v.result_id for v in validations if not v.success]
@@ -103,7 +105,7 @@ def _passed_validations(results: list[dict[str, Any]] | None) -> tuple[lineage.V
     return validations
 
 
-def _read(settings: Settings, snapshot: Snapshot) -> pd.DataFrame:
+def read_rows(settings: Settings, snapshot: Snapshot) -> pd.DataFrame:
     """The snapshot's rows; an :class:`InputError` when it is empty or holds a single class."""
     frame = dataset.read_training_set(settings, snapshot.use_case, snapshot.build)
     training_set_id, label = snapshot.training_set_id, snapshot.use_case.label_column
@@ -201,37 +203,77 @@ def _train(
     seed: int,
     training_set_run_id: str | None,
 ) -> TrainResult:
-    import mlflow
-
     uc = get_use_case(use_case)
-    snapshot = _snapshot(settings, uc, training_set_id)
-    features = _features(snapshot, feature_columns)
+    snapshot = load_snapshot(settings, uc, training_set_id)
+    features = select_features(snapshot, feature_columns)
     check_candidates(candidates)
-    validations = _passed_validations(validation_results)
+    validations = passed_validations(validation_results)
 
-    frame = _read(settings, snapshot)
+    frame = read_rows(settings, snapshot)
     outcome = fit_and_evaluate(
         frame, use_case=uc, features=features, seed=seed, candidates=candidates, what=f"training set {training_set_id}"
     )
     quality = assess_quality(settings, uc, frame, outcome)
-    metrics = run_metrics(outcome, quality)
     provenance = Provenance(
         code=lineage.git_state(),
         airflow=lineage.airflow_record(airflow),
         validations=validations,
         upstream_versions=upstream_versions,
     )
+    logged = Logged(run_name=f"{uc.name}-{training_set_id[:8]}", candidates=candidates, seed=seed)
+    return log_register_gate(settings, run_record, snapshot, frame, outcome, quality, provenance, logged,
+                             training_set_run_id)  # fmt: skip
 
+
+@dataclass
+class Logged:
+    """How one training run is logged beyond what every run logs (:func:`log_register_gate`): ``train``'s
+    candidates, or an experiment's trials (its nested runs, its report, its manifest record)."""
+
+    run_name: str
+    candidates: tuple[str, ...]
+    seed: int
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    nested: Callable[[str, dict[str, str]], None] | None = None  # (experiment id, tags): log the nested runs
+    artifacts: Callable[[str], None] | None = None  # (run id): log more artifacts in the parent run
+    importance: pd.DataFrame | None = None  # the permutation importance, when already computed
+    experiment: lineage.ExperimentRecord | None = None
+
+
+def log_register_gate(
+    settings: Settings,
+    run_record: JobRun,
+    snapshot: Snapshot,
+    frame: pd.DataFrame,
+    outcome: FitOutcome,
+    quality: lineage.QualityRecord,
+    provenance: Provenance,
+    logged: Logged,
+    training_set_run_id: str | None,
+) -> TrainResult:
+    """One MLflow parent run for ``outcome.selected`` (nested runs, params, metrics, plots, model, manifest),
+    registered as ``challenger`` and gated against the champion."""
+    import mlflow
+
+    uc, training_set_id, seed = snapshot.use_case, snapshot.training_set_id, logged.seed
+    metrics = run_metrics(outcome, quality) | logged.metrics
     client = tracking.connect(settings)
     experiment_id = tracking.ensure_experiment(client, settings, uc.name)
-    tags = mlflow_log.run_tags(snapshot, provenance, quality)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{uc.name}-{training_set_id[:8]}", tags=tags) as run:
+    tags = mlflow_log.run_tags(snapshot, provenance, quality) | logged.tags
+    with mlflow.start_run(experiment_id=experiment_id, run_name=logged.run_name, tags=tags) as run:
         run_id = run.info.run_id
-        mlflow_log.log_training_data(frame, snapshot, features)
-        mlflow_log.log_candidates(outcome, experiment_id, tags)
-        mlflow.log_params(mlflow_log.run_params(snapshot, outcome, seed, candidates))
+        mlflow_log.log_training_data(frame, snapshot, outcome.features)
+        if logged.nested is not None:
+            logged.nested(experiment_id, tags)
+        else:
+            mlflow_log.log_candidates(outcome, experiment_id, tags)
+        mlflow.log_params(mlflow_log.run_params(snapshot, outcome, seed, logged.candidates) | logged.params)
         mlflow.log_metrics(metrics)
-        mlflow_log.log_plots(outcome, quality, frame, uc.label_column, seed)
+        mlflow_log.log_plots(outcome, quality, frame, uc.label_column, seed, logged.importance)
+        if logged.artifacts is not None:
+            logged.artifacts(run_id)
         info = mlflow_log.log_model(outcome)
         version = registry.register(
             client, uc.name, info.model_uri, run_id, {"training_set_id": training_set_id, "use_case": uc.name}
@@ -246,7 +288,7 @@ def _train(
             snapshot,
             provenance,
             model=model,
-            training=training_record(outcome, seed, candidates),
+            training=training_record(outcome, seed, logged.candidates),
             quality=quality,
             metrics=metrics,
             openlineage=lineage.OpenLineageRecord(
@@ -254,6 +296,7 @@ def _train(
                 parent=str(run_record.parent) if run_record.parent else None,
                 root=str(run_record.root) if run_record.root else None, training_set_run_id=training_set_run_id,
             ),
+            experiment=logged.experiment,
         )  # fmt: skip
         mlflow.set_tag("openlineage.run_id", run_record.run_id)
         mlflow.log_dict(record.to_dict(), lineage.MANIFEST_ARTIFACT)

@@ -109,3 +109,14 @@ def read_manifest(settings: Settings, use_case: str, training_set_id: str) -> Tr
     if not isinstance(data, dict):
         raise InputError(f"training set manifest {path} is not a JSON object")
     return TrainingSetManifest.from_dict(data)
+
+
+def latest_manifest(settings: Settings, use_case: str) -> TrainingSetManifest:
+    """The most recently built training set of ``use_case``; an :class:`InputError` when none was built."""
+    folder = manifest_dir(settings, use_case)
+    manifests = [read_manifest(settings, use_case, p.stem) for p in sorted(folder.glob("*.json"))]
+    if not manifests:
+        raise InputError(
+            f"no training set of {use_case} in {folder}: build one first (jobs/build_training_set.py, or make demo)"
+        )
+    return max(manifests, key=lambda m: (m.built_at, m.delta_version))
