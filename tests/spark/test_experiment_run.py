@@ -71,6 +71,9 @@ def test_an_experiment_logs_every_trial_and_registers_the_best_by_fold_score(hom
     assert not best.info.run_name.startswith("noise_only")
     assert result.metrics["roc_auc"] >= result.quality_floor and not result.suspected_leakage
     assert result.model_version == 1 and aliases(home) == {"champion": 1}  # no champion yet: the gate promotes
+    description = client.get_model_version("purchase_propensity", "1").description
+    assert f"`{best.info.run_name}` (experiment `tiny_search`: best of 6 trials by mean roc_auc over 3 time-series " \
+           "folds, " in description  # fmt: skip
 
     # The manifest pins the training set and records the trial; refitting from it gives the same metrics.
     path = client.download_artifacts(result.run_id, "lineage/manifest.json", str(tmp_path))

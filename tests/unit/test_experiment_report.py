@@ -47,8 +47,8 @@ def test_the_markdown_names_the_candidate_above_the_ceiling_and_judges_the_accur
            "error: B (suspect leakage)." in text  # fmt: skip
     assert (
         "Predicting the majority class reaches 0.600 accuracy on the holdout (positive rate 0.600); the "
-        "generator's own ground-truth score, at its best threshold, reaches 0.780. So a model cannot pass an "
-        "accuracy bar of 0.85 on this data: the outcome is a noisy 7-day purchase"
+        "generator's own ground-truth score, at its best threshold, reaches 0.780. So no model can pass an "
+        "accuracy bar of 0.85 on this data: the outcome is noisy given everything knowable"
     ) in text
     assert "2 trial(s) x 2 folds in 30.0 s (4.0 trials/min, n_jobs=1)" in text
     assert "| 2 | 60 | 2026-01-23..2026-01-25 | 20 |" in text and "| z1 | 0.0400 | 0.0020 |" in text
@@ -56,10 +56,23 @@ def test_the_markdown_names_the_candidate_above_the_ceiling_and_judges_the_accur
         report(ceiling_accuracy=0.9)
     )
     assert "without ground truth, the 0.85 bar cannot be judged" in markdown(report(ceiling_accuracy=None))
+    skewed = report()
+    skewed.majority_accuracy = 0.9
+    assert "(positive rate 0.600): a constant prediction already passes an accuracy bar of 0.85, so the bar says " \
+           "nothing about a model on this data" in markdown(skewed)  # fmt: skip
+
+
+def test_a_perfect_ranking_above_the_ceiling_is_infinitely_many_errors_above_it():
+    r = report()
+    r.rows.append(row("C", 1.0, 0.0, 0.79))  # a perfect holdout ranking: its standard error is 0
+    assert r.above_ceiling(r.rows[2]) == float("inf") and r.suspicious == ["B", "C"]
+    assert "| C | C=0.5 | 0.7900 ± 0.0141 | 0.780 0.800 | 1.0000 | 125% | +inf |" in markdown(r)
+    assert '<div class="verdict breached">' in html(r, b"")
 
 
 def test_the_html_inlines_the_plot_and_flags_the_rows(tmp_path):
     page = html(report(), b"\x89PNG fake")
+    assert '<div class="verdict breached">' in page  # B is above the ceiling
     assert '<tr class="best"><td>A</td>' in page and '<tr class="bad"><td>B</td>' in page
     assert "src='data:image/png;base64,iVBORyBmYWtl'" in page
     assert trials_csv(report()).splitlines()[1].startswith("A,v,1,{'C': 0.5},0.81,0.0141,0.8,0.8200000000000001")

@@ -71,3 +71,21 @@ def test_an_unknown_or_unsafe_estimator_is_refused(tmp_path, estimator, message)
 def test_a_missing_file_names_the_known_experiments():
     with pytest.raises(ConfigError, match=r"experiment 'nope' not found; known in conf/experiments: baseline, "):
         load_experiment("nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: a/b\nuse_case: purchase_propensity\nestimator: {class: sklearn.tree.DecisionTreeClassifier}\n",
+         r"bad.yaml: name: name 'a/b' is not a valid name"),
+        ("name: t\nuse_case: purchase_propensity\nestimator: {class: sklearn.tree.DecisionTreeClassifier}\n"
+         "variants: {'two words': {features: all}}\n", r"bad.yaml: variants.two words: name 'two words' is not"),
+        ("name: t\nuse_case: purchase_propensity\nestimator: {class: sklearn.tree.DecisionTreeClassifier, "
+         "params: {class_weight: {0: 1, 1: 5}}}\n", "bad.yaml: estimator.params.class_weight: a mapping needs string"),
+    ],
+)  # fmt: skip
+def test_names_that_mlflow_cannot_take_and_params_json_would_change_are_refused(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(path)

@@ -63,3 +63,16 @@ def test_without_a_search_the_config_is_one_cross_validated_trial(frame):
     # Every fold trained only on rows whose 7-day horizon ended before its validation window.
     for fold in result.folds:
         assert (frame["label_time"].iloc[fold.train_index] + timedelta(days=7) <= fold.valid_start).all()
+
+
+def test_a_fold_with_one_class_is_one_line_before_anything_is_fit(frame):
+    from pitlake.core.errors import InputError
+
+    experiment = dataclasses.replace(load_experiment("baseline"), folds=3)
+    late = frame.copy()
+    # Every label from Jan 26 on is 0: fold 3 validates on those dates alone (blocks after the warm-up,
+    # Jan 1-8: 32 dates, 8 each; fold 3 validates Feb 2..9).
+    late.loc[late["label_date"] >= datetime(2026, 1, 26).date(), "label"] = 0
+    with pytest.raises(InputError, match=r"^t: fold 3's validation rows \(240, validating from 2026-02-02\) hold only "
+                       r"label=0: a fold needs both classes"):  # fmt: skip
+        run_search(experiment, late, label="label", features=FEATURES, purge=timedelta(days=7), what="t")

@@ -246,6 +246,12 @@ def _model(manifest: lineage.LineageManifest) -> str:
     commit = f"; commit `{code.git_commit[:8]}`" if code.git_commit else ""
     commit += " with uncommitted changes" if code.git_commit and code.git_dirty else ""
     best = f" (best of {len(t.candidates)} by evaluation ROC AUC)" if len(t.candidates) > 1 else ""
+    e = manifest.experiment
+    if e is not None:  # chosen by an experiment: by its folds' mean score, never by the evaluation rows
+        best = (
+            f" (experiment `{e.name}`: best of {_count(e.trials, 'trial')} by mean {e.metric} over {e.cv_folds} "
+            f"time-series folds, {e.cv_mean:.4f} ± {e.cv_spread:.4f}; `{e.estimator}`)"
+        )
     features = _count(len(t.feature_columns), "feature")
     return (
         f"`{t.selected}`{best} on {features}; "

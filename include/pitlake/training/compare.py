@@ -22,6 +22,7 @@ import pandas as pd
 
 from pitlake.labels.build import HORIZON
 from pitlake.lineage import manifest as lineage
+from pitlake.training import dataset
 from pitlake.training import report as reporting
 from pitlake.training.candidates import Candidate, FitOutcome
 from pitlake.training.experiments import Experiment
@@ -108,20 +109,27 @@ def evaluate(experiment: Experiment, snapshot: Snapshot, frame: pd.DataFrame) ->
     scored: list[Scored] = []
     parts: dict[str, Holdout] = {}
     search_seconds = 0.0
-    for variant, declared in variants.items():
+    for variant, declared in variants.items():  # every variant checked before any search runs
         features = select_features(snapshot, None if variant in experiment.all_features else list(declared))
-        part = holdout(frame, use_case=uc, features=features, eval_fraction=EVAL_FRACTION, purge=HORIZON, what=what)
+        parts[variant] = holdout(
+            frame, use_case=uc, features=features, eval_fraction=EVAL_FRACTION, purge=HORIZON, what=f"{what}, {variant}"
+        )
+    # One warm-up for every variant (until a label with any of their features is known): the same folds.
+    union = list(dict.fromkeys(f for part in parts.values() for f in part.features))
+    train_frame = next(iter(parts.values())).train_frame  # the split depends on label times only
+    usable = dataset.model_inputs(train_frame, union).notna().any(axis=1).to_numpy()
+    for variant, part in parts.items():
         search = run_search(
-            dataclasses.replace(experiment, features=tuple(features)),
+            dataclasses.replace(experiment, features=tuple(part.features)),
             part.train_frame,
             label=uc.label_column,
-            features=features,
+            features=part.features,
             purge=HORIZON,
             time_column=uc.spine_time,
             what=f"{what}: its training part",
+            usable=usable,
         )
         search_seconds += search.seconds
-        parts[variant] = part
         scored += _scored(experiment, variant, search, part, many=len(search.trials) > 1)
         log.info("%s: variant %s, %d trial(s) in %.1f s", what, variant, len(search.trials), search.seconds)
     scored.sort(key=lambda s: s.row.cv_mean, reverse=experiment.metric != "log_loss")  # stable: ties keep order

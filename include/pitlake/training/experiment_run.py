@@ -33,11 +33,11 @@ from pitlake.core.settings import REPO_ROOT, Settings
 from pitlake.lineage import manifest as lineage
 from pitlake.training import dataset, mlflow_log, plots
 from pitlake.training import report as reporting
-from pitlake.training.candidates import Candidate, FitOutcome
-from pitlake.training.compare import Scored, evaluate
+from pitlake.training.candidates import FitOutcome
+from pitlake.training.compare import Evaluation, Scored, evaluate
 from pitlake.training.experiments import Experiment, load_experiment
-from pitlake.training.fit import Holdout, outcome_of
-from pitlake.training.provenance import Provenance
+from pitlake.training.fit import outcome_of
+from pitlake.training.provenance import Provenance, Snapshot
 from pitlake.training.quality import assess_quality, best_accuracy
 from pitlake.training.train import (
     Logged,
@@ -161,6 +161,10 @@ def _run(
         upstream_versions=upstream_versions,
     )
     pace = 60.0 * len(scored) / search_seconds if search_seconds > 0 else 0.0
+    # The report is written and logged inside the run, before the model is registered: a failure here
+    # registers nothing. After the gate, only its line is added.
+    report = _report(settings, experiment, snapshot, frame, ev, quality, importance)
+    published: dict[str, Path] = {}
     logged = Logged(
         run_name=f"{experiment.name}-{training_set_id[:8]}",
         candidates=tuple(s.row.name for s in scored),
@@ -185,16 +189,14 @@ def _run(
             "trials_per_minute": pace,
         },
         nested=partial(_log_trials, scored, experiment, best.row.name),
+        artifacts=partial(_publish, settings, experiment, training_set_id, report, outcome, published),
         importance=importance,
         experiment=record,
     )
     result = log_register_gate(
         settings, run_record, snapshot, frame, outcome, quality, provenance, logged, training_set_run_id
     )
-    report = _report(
-        settings, experiment, snapshot.version, frame, part, scored, chosen, quality, importance, search_seconds, result
-    )
-    paths = _publish(settings, experiment, result, report, outcome)
+    paths = _add_gate(settings, report, published, result)
     result.experiment = {
         "name": experiment.name,
         "report_html": str(paths["html"]),
@@ -264,25 +266,19 @@ def _log_trials(
 def _report(
     settings: Settings,
     experiment: Experiment,
-    version: int,
+    snapshot: Snapshot,
     frame: pd.DataFrame,
-    part: Holdout,
-    scored: list[Scored],
-    chosen: Candidate,
+    ev: Evaluation,
     quality: lineage.QualityRecord,
     importance: pd.DataFrame,
-    search_seconds: float,
-    result: TrainResult,
 ) -> reporting.ExperimentReport:
     uc = get_use_case(experiment.use_case)
-    y = part.y_eval
-    truth = dataset.ground_truth_scores(settings, frame.iloc[part.split.eval_index], keys=uc.keys)
-    split = part.split
-    folds = scored[0].search.folds
+    part, y, split = ev.part, ev.part.y_eval, ev.part.split
+    truth = dataset.ground_truth_scores(settings, frame.iloc[split.eval_index], keys=uc.keys)
+    folds = ev.scored[0].search.folds  # every variant's: one warm-up for all
     searched = (
         f"random search, {experiment.n_iter} trials" if experiment.search_method else "one cross-validated fit"
     ) + (f" per variant ({', '.join(experiment.variants)})" if experiment.variants else "")
-    gate = "passed" if result.gate_passed else "failed (" + "; ".join(result.gate.get("reasons", [])) + ")"
     return reporting.ExperimentReport(
         experiment=experiment.name,
         description=experiment.description,
@@ -290,7 +286,7 @@ def _report(
         search=searched,
         metric=experiment.metric,
         use_case=uc.name,
-        training_set=f"{result.training_set_id} (Delta v{version}, {len(frame):,} rows)",
+        training_set=f"{snapshot.training_set_id} (Delta v{snapshot.version}, {len(frame):,} rows)",
         holdout=(
             f"label dates {split.eval_dates[0]}..{split.eval_dates[-1]}, {len(y):,} rows; trained on "
             f"{len(part.y_train):,} rows of label dates {split.train_dates[0]}..{split.train_dates[-1]} "
@@ -302,17 +298,16 @@ def _report(
             )
             for f in folds
         ],
-        rows=[s.row for s in scored],
-        selected=chosen.name,
-        selected_metrics=chosen.metrics,
+        rows=[s.row for s in ev.scored],
+        selected=ev.chosen.name,
+        selected_metrics=ev.chosen.metrics,
         ceiling_auc=quality.ceiling_auc,
         ceiling_note=quality.ceiling_skipped or "",
         ceiling_accuracy=None if isinstance(truth, str) else best_accuracy(y, truth.rate),
         majority_accuracy=float(max(y.mean(), 1 - y.mean())),
         positive_rate=float(y.mean()),
-        search_seconds=search_seconds,
+        search_seconds=ev.search_seconds,
         importance=importance,
-        registered=f"{result.model_uri} as challenger; gate {gate}; aliases {result.aliases}",
         notes=[f"suspected leakage: {r}" for r in quality.leakage_reasons],
     )
 
@@ -320,20 +315,42 @@ def _report(
 def _publish(
     settings: Settings,
     experiment: Experiment,
-    result: TrainResult,
+    training_set_id: str,
     report: reporting.ExperimentReport,
     outcome: FitOutcome,
-) -> dict[str, Path]:
-    """Write the report under ``experiments/`` and log it as the parent run's ``report/`` artifacts."""
-    from pitlake.core import tracking
+    published: dict[str, Path],
+    run_id: str,
+) -> None:
+    """Write the report under ``experiments/`` and log it, and the config, as the active run's ``report/``."""
+    import mlflow
 
     figure = plots.calibration(outcome.y_eval, {c.name: c.eval_scores for c in outcome.candidates})
     png = io.BytesIO()
     figure.savefig(png, format="png")
-    folder = settings.experiments_dir / f"{experiment.name}-{result.training_set_id}-{result.run_id[:8]}"
-    paths = reporting.write(report, folder, png.getvalue())
-    client = tracking.connect(settings)
-    client.log_artifacts(result.run_id, str(folder), REPORT_ARTIFACTS)
-    client.log_text(result.run_id, Path(experiment.path).read_text(), f"{REPORT_ARTIFACTS}/{experiment.name}.yaml")
-    log.info("experiment %s: report %s", experiment.name, paths["html"])
-    return paths
+    folder = settings.experiments_dir / f"{experiment.name}-{training_set_id}-{run_id[:8]}"
+    published.update(reporting.write(report, folder, png.getvalue()))
+    published["folder"] = folder
+    mlflow.log_artifacts(str(folder), REPORT_ARTIFACTS)
+    mlflow.log_text(Path(experiment.path).read_text(), f"{REPORT_ARTIFACTS}/{experiment.name}.yaml")
+    log.info("experiment %s: report %s", experiment.name, published["html"])
+
+
+def _add_gate(
+    settings: Settings, report: reporting.ExperimentReport, published: dict[str, Path], result: TrainResult
+) -> dict[str, Path]:
+    """The report again with the registered version and the gate's decision (a warning if that fails:
+    the model is registered and the report without that line is already logged)."""
+    from mlflow.exceptions import MlflowException
+
+    from pitlake.core import tracking
+
+    gate = "passed" if result.gate_passed else "failed (" + "; ".join(result.gate.get("reasons", [])) + ")"
+    report.registered = f"{result.model_uri} as challenger; gate {gate}; aliases {result.aliases}"
+    folder = published["folder"]
+    try:
+        calibration = published["calibration"].read_bytes()
+        reporting.write(report, folder, calibration)
+        tracking.connect(settings).log_artifacts(result.run_id, str(folder), REPORT_ARTIFACTS)
+    except (OSError, MlflowException) as err:
+        log.warning("experiment %s: the report lacks the gate's line (%s)", report.experiment, err)
+    return published

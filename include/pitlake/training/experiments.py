@@ -82,7 +82,14 @@ def load_experiment(path: str | Path) -> Experiment:
     for required in ("name", "use_case", "estimator"):
         if required not in raw:
             raise fail(required, "missing")
+    from pitlake.core.names import check_name
     from pitlake.training_set.build import get_use_case
+
+    for field_name, value in (("name", raw["name"]), *((f"variants.{v}", v) for v in raw.get("variants") or {})):
+        try:  # it names MLflow runs, params and metrics, and the report's folder
+            check_name(str(value), "name")
+        except ConfigError as err:
+            raise fail(field_name, str(err)) from None
 
     try:
         use_case = get_use_case(str(raw["use_case"]))
@@ -149,6 +156,9 @@ def _estimator(spec: Any, fail: Any) -> tuple[str, dict[str, Any]]:
     if not isinstance(spec, dict) or "class" not in spec:
         raise fail("estimator", "give {class: sklearn.<module>.<Class>, params: {...}}")
     path, params = str(spec["class"]), dict(spec.get("params") or {})
+    for name, value in params.items():  # the manifest stores params as JSON: a refit must read back the same
+        if isinstance(value, dict) and not all(isinstance(k, str) for k in value):
+            raise fail(f"estimator.params.{name}", "a mapping needs string keys (JSON would change them)")
     module_name, _, class_name = path.rpartition(".")
     if not module_name.startswith("sklearn."):
         raise fail("estimator.class", f"{path!r}: only scikit-learn classifiers (sklearn.*) are allowed")

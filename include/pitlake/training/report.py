@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import math
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -86,10 +87,19 @@ class ExperimentReport:
         return (auc - 0.5) / (self.ceiling_auc - 0.5)
 
     def above_ceiling(self, row: Row) -> float | None:
-        """How many of its standard errors ``row``'s holdout ROC AUC lies above the ceiling (<= 0: not above)."""
-        if self.ceiling_auc is None or row.holdout_se <= 0:
+        """How many of its standard errors ``row``'s holdout ROC AUC lies above the ceiling (<= 0: not above;
+        infinite for a perfect ranking above it, whose standard error is 0)."""
+        if self.ceiling_auc is None:
             return None
-        return (row.holdout["roc_auc"] - self.ceiling_auc) / row.holdout_se
+        gap = row.holdout["roc_auc"] - self.ceiling_auc
+        if row.holdout_se <= 0:
+            return math.copysign(math.inf, gap) if gap else 0.0
+        return gap / row.holdout_se
+
+    @property
+    def suspicious(self) -> list[str]:
+        """The candidates above the ceiling by more than their standard error (leakage, until shown otherwise)."""
+        return [r.name for r in self.rows if (self.above_ceiling(r) or 0.0) > 1.0]
 
     def accuracy_verdict(self) -> str:
         """Whether the accuracy bar is meaningful on this data: what a constant and the ground truth reach."""
@@ -97,18 +107,24 @@ class ExperimentReport:
             f"Predicting the majority class reaches {self.majority_accuracy:.3f} accuracy on the holdout "
             f"(positive rate {self.positive_rate:.3f})"
         )
+        if self.majority_accuracy >= ACCURACY_BAR:
+            return (
+                f"{base}: a constant prediction already passes an accuracy bar of {ACCURACY_BAR}, so the bar says "
+                "nothing about a model on this data; compare ROC AUC with its ceiling instead."
+            )
         if self.ceiling_accuracy is None:
             return base + f"; without ground truth, the {ACCURACY_BAR} bar cannot be judged against a ceiling."
-        reach = "can" if self.ceiling_accuracy > ACCURACY_BAR else "cannot"
+        if self.ceiling_accuracy >= ACCURACY_BAR:
+            return (
+                f"{base}; the generator's own ground-truth score, at its best threshold, reaches "
+                f"{self.ceiling_accuracy:.3f}. So a model can pass an accuracy bar of {ACCURACY_BAR} on this data: "
+                "the bar is meaningful here."
+            )
         return (
             f"{base}; the generator's own ground-truth score, at its best threshold, reaches "
-            f"{self.ceiling_accuracy:.3f}. So a model {reach} pass an accuracy bar of {ACCURACY_BAR} on this data: "
-            + (
-                "the bar is meaningful here."
-                if reach == "can"
-                else "the outcome is a noisy 7-day purchase, and the bar measures the data, not the model; "
-                "compare ROC AUC with its ceiling instead."
-            )
+            f"{self.ceiling_accuracy:.3f}. So no model can pass an accuracy bar of {ACCURACY_BAR} on this data: "
+            "the outcome is noisy given everything knowable, and the bar measures the data, not the model; "
+            "compare ROC AUC with its ceiling instead."
         )
 
 
@@ -157,11 +173,15 @@ def _summary(report: ExperimentReport) -> list[str]:
         f"threshold {report.selected_metrics['threshold']:.3f}, {best.holdout['accuracy']:.4f} at 0.5.",
     ]
     if report.ceiling_auc is not None:
-        share = report.ceiling_share(report.selected_metrics["roc_auc"]) or 0.0
-        above = [r.name for r in report.rows if (report.above_ceiling(r) or 0.0) > 1.0]
+        share = report.ceiling_share(report.selected_metrics["roc_auc"])
+        above = report.suspicious
+        way = (
+            f"the selected candidate goes {share:.1%} of the way from 0.5 to it"
+            if share is not None
+            else ("it is no better than random, so no share of the way to it is given")
+        )
         lines.append(
-            f"Ground-truth ceiling ROC AUC {report.ceiling_auc:.4f}: the selected candidate goes {share:.1%} "
-            "of the way from 0.5 to it; "
+            f"Ground-truth ceiling ROC AUC {report.ceiling_auc:.4f}: {way}; "
             + (
                 f"above it by more than one standard error: {', '.join(above)} (suspect leakage)."
                 if above
@@ -229,7 +249,8 @@ def html(report: ExperimentReport, calibration_png: bytes) -> str:
     """The report as one HTML page; the calibration plot is inlined."""
     header = [h.format(metric=report.metric) for h in HEADER]
     rows = [_cells(report, r) for r in report.rows]
-    flagged = [(report.above_ceiling(r) or 0.0) > 1.0 for r in report.rows]
+    flagged = [r.name in report.suspicious for r in report.rows]
+    verdict = "breached" if report.suspicious or report.notes else "healthy"
     image = base64.b64encode(calibration_png).decode()
     summary = "".join(f"<p>{escape(line).replace('**', '')}</p>" for line in _summary(report))
     folds = html_report.table(
@@ -246,7 +267,7 @@ def html(report: ExperimentReport, calibration_png: bytes) -> str:
         f"<li>use case {escape(report.use_case)}; training set {escape(report.training_set)}</li>"
         f"<li>estimator <code>{escape(report.estimator)}</code>; {escape(report.search)}; primary metric "
         f"{escape(report.metric)}</li><li>holdout: {escape(report.holdout)}</li></ul>"
-        f'<div class="verdict healthy">{summary}</div>'
+        f'<div class="verdict {verdict}">{summary}</div>'
         f"<h2>Candidates (best first)</h2>{html_report.table(header, rows, bad=flagged, best=[True])}"
         f"<h2>Folds (expanding window, purged like the holdout)</h2>{folds}"
         f"<h2>Calibration on the holdout</h2><img alt='calibration' src='data:image/png;base64,{image}'>"

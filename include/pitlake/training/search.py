@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pitlake.core.errors import InputError
 from pitlake.training import dataset
 from pitlake.training.candidates import make_pipeline
 from pitlake.training.cv import Fold, expanding_folds, mean_and_spread
@@ -97,19 +98,33 @@ def run_search(
     time_column: str = "label_time",
     what: str | None = None,
     n_jobs: int = 1,
+    usable: np.ndarray | None = None,
 ) -> SearchResult:
     """Score the experiment's trials on the expanding folds of ``frame``; the best by mean fold score.
 
+    ``usable`` marks the rows with any feature value (default: of ``features``): the folds' warm-up lasts
+    until one is known. Give the same mask to the variants of one experiment so they share their folds.
     ``n_jobs`` processes score the trials' folds (1 in pitlake, see the module; the benchmark compares).
+    A fold whose training or validation rows hold one class only is a one-line :class:`InputError`.
     """
     from sklearn.model_selection import RandomizedSearchCV, cross_validate
 
     began = time.perf_counter()
     x, y = dataset.model_inputs(frame, features), frame[label].to_numpy()
+    what = what or f"experiment {experiment.name}"
     # The warm-up lasts until a label with any feature value is known: no fold learns from empty rows only.
-    usable = x.notna().any(axis=1).to_numpy()
+    usable = x.notna().any(axis=1).to_numpy() if usable is None else usable
     folds = expanding_folds(frame, n_folds=experiment.folds, purge=purge, time_column=time_column, usable=usable,
-                            what=what or f"experiment {experiment.name}")  # fmt: skip
+                            what=what)  # fmt: skip
+    for fold in folds:
+        for part, index in (("training", fold.train_index), ("validation", fold.valid_index)):
+            classes = set(y[index].tolist())
+            if len(classes) < 2:
+                raise InputError(
+                    f"{what}: fold {fold.number}'s {part} rows ({len(index)}, validating from "
+                    f"{fold.valid_dates[0]}) hold only {label}={classes.pop() if classes else 'nothing'}: a fold "
+                    "needs both classes; use fewer folds or a wider label range"
+                )
     cv = [(f.train_index, f.valid_index) for f in folds]
     pipe, scoring = pipeline(experiment, frame, features), SCORERS[experiment.metric]
     sign = -1.0 if scoring.startswith("neg_") else 1.0
