@@ -16,10 +16,11 @@ from pitlake.ingest.common import (
     first_reason,
     parsed_landing,
 )
+from pitlake.ingest.scd2 import commit_versions
 from pitlake.sources.vocabulary import LOYALTY_TIERS
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,10 @@ def ingest_customers(
 ) -> IngestSummary:
     """Ingest ``landing/customers/date=<day>/`` profile changes into the SCD2 ``bronze.customers``.
 
-    A profile version is valid on ``[valid_from, valid_to)``; ``valid_to`` is the next version's
-    ``valid_from`` (null while current). Changes that arrive late (``updated_at`` before D) slot
-    into their place in the history. A rerun of D removes D's previous contribution, adds the
-    new one and recomputes ``valid_to`` for the affected customers, in one MERGE commit. Every record in
-    landing is accepted, quarantined or a counted duplicate, checked against the driver's own count.
+    A profile version is valid on ``[valid_from, valid_to)`` (:mod:`pitlake.ingest.scd2`): changes that
+    arrive late (``updated_at`` before D) slot into their place in the history, and a rerun of D replaces
+    D's contribution, in one MERGE commit. Every record in landing is accepted, quarantined or a counted
+    duplicate, checked against the driver's own count.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -88,45 +88,7 @@ def ingest_customers(
             "source_file",
             "line_number",
         )
-        order = Window.partitionBy("customer_id").orderBy("valid_from", "ingest_date", "line_number")
-
-        def with_validity(history: DataFrame) -> DataFrame:
-            return history.withColumn("valid_to", F.lead("valid_from").over(order)).withColumn(
-                "is_current", F.col("valid_to").isNull()
-            )
-
-        columns = [*new.columns, "valid_to", "is_current"]
-        if not delta_io.table_exists(spark, path):
-            delta_io.overwrite(with_validity(new).select(*columns), path)
-        else:
-            existing = delta_io.read(spark, path)
-            affected = (
-                new.select("customer_id")
-                .unionByName(existing.where(F.col("ingest_date") == F.lit(day)).select("customer_id"))
-                .distinct()
-            )
-            current = existing.join(affected, "customer_id", "left_semi")
-            recomputed = with_validity(
-                current.where(F.col("ingest_date") != F.lit(day)).select(*new.columns).unionByName(new)
-            ).select(*columns)
-            key = ["customer_id", "valid_from", "ingest_date"]
-            removed = current.join(recomputed, key, "left_anti").select(*columns)
-            source = recomputed.withColumn("_action", F.lit("upsert")).unionByName(
-                removed.withColumn("_action", F.lit("delete"))
-            )
-            cond = " AND ".join(f"t.{k} = s.{k}" for k in key)
-            names = ", ".join(f"`{c}`" for c in columns)
-            updates = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
-            delta_io.merge(
-                source,
-                path,
-                "WHEN MATCHED AND s._action = 'delete' THEN DELETE "
-                f"WHEN MATCHED THEN UPDATE SET {updates} "
-                f"WHEN NOT MATCHED AND s._action = 'upsert' THEN INSERT ({names}) "
-                f"VALUES ({', '.join(f's.`{c}`' for c in columns)})",
-                on=cond,
-            )
-        version = delta_io.latest_version(spark, path)
+        version = commit_versions(spark, path, new, "customer_id", day)
         q_version = commit_quarantine(
             spark,
             settings,
