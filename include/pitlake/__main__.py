@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     run_day = sub.add_parser("run-day", help="`airflow dags test` a DAG for the data interval of one day")
     run_day.add_argument("dag_id")
     run_day.add_argument("date")
+    sub.add_parser("catalog-api", help="serve the demo's product catalog API on PITLAKE_CATALOG_API_URL")
     eng = sub.add_parser("engine", help="the warm Spark engine (a Spark Connect server on 127.0.0.1)")
     eng.add_argument("action", choices=["start", "stop", "status", "restart", "run"],
                      help="run: in the foreground, as a container's main process")  # fmt: skip
@@ -98,6 +99,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         end = parse_date(args.end, what="--end") if args.end else start
         result = generate_range(s, start, end)
         print(f"wrote landing files for {len(result['days'])} days under {result['landing']}")
+    elif args.command == "catalog-api":
+        from urllib.parse import urlsplit
+
+        from pitlake.demo.catalog_api import serve
+        from pitlake.demo.landing import demo_config
+
+        url = urlsplit(s.catalog_api_url)
+        print(f"catalog API on {s.catalog_api_url} (GET /v1/products/changes, /v1/products/cursor; docs at /docs)")
+        serve(demo_config(s), url.hostname or "127.0.0.1", url.port or 80)
     elif args.command == "demo":
         from pitlake.core.dates import parse_date
         from pitlake.demo.runner import run_demo

@@ -68,6 +68,9 @@ class Settings:
     openlineage_config: str | None = None  # OPENLINEAGE_CONFIG: the client's YAML (transport), e.g. in compose
     openlineage_namespace: str = "pitlake"
     openlineage_disabled: bool = False
+    # The product catalog's HTTP API, which ingest_products pulls each day's changes from (the demo's
+    # own API, `python -m pitlake catalog-api`, listens there by default).
+    catalog_api_url: str = "http://127.0.0.1:8765"
 
     @property
     def landing(self) -> Path:
@@ -181,7 +184,16 @@ def load() -> Settings:
         openlineage_config=_env("OPENLINEAGE_CONFIG") or None,
         openlineage_namespace=_env("OPENLINEAGE_NAMESPACE", "pitlake") or "pitlake",
         openlineage_disabled=(_env("OPENLINEAGE_DISABLED", "") or "").strip().lower() in ("1", "true", "yes"),
+        catalog_api_url=_url("PITLAKE_CATALOG_API_URL", "http://127.0.0.1:8765"),
     )
+
+
+def _url(name: str, default: str) -> str:
+    """Environment variable ``name`` as an http(s) URL without a trailing slash; a one-line ConfigError otherwise."""
+    raw = (_env(name, default) or default).strip().rstrip("/")
+    if not raw.startswith(("http://", "https://")) or len(raw.split("://", 1)[1]) == 0:
+        raise ConfigError(f"{name}={raw!r} must be an http(s) URL such as {default}: fix or unset it")
+    return raw
 
 
 def _int(name: str, default: int, *, minimum: int) -> int:

@@ -104,7 +104,7 @@ def profiles_as_of(cfg: DemoConfig, day: date) -> tuple[dict[str, np.ndarray], n
     return state, changed
 
 
-def _iso(ts: datetime) -> str:
+def iso_instant(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
@@ -143,7 +143,7 @@ def generate_events(cfg: DemoConfig, day: date) -> tuple[list[str], dict[str, in
                     seq += 1
     # Events can spill past midnight when a session starts late; they belong to the next day.
     next_midnight = midnight + timedelta(days=1)
-    records = [r for r in records if str(r["event_time"]) < _iso(next_midnight)]
+    records = [r for r in records if str(r["event_time"]) < iso_instant(next_midnight)]
     lines = [json.dumps(r, separators=(",", ":")) for r in records]
     lines, defects = _inject_event_defects(cfg, day, rng, records, lines)
     # Ground truth: the expected number of purchases per customer on this day (evaluation only).
@@ -167,7 +167,7 @@ def _event(
         "event_id": f"e{day:%Y%m%d}-{seq:08d}",
         "event_type": kind,
         "customer_id": customer_id(int(cust)),
-        "event_time": _iso(ts),
+        "event_time": iso_instant(ts),
         "amount": amount,
         "category": category,
         "session_id": session_id,
@@ -200,7 +200,7 @@ def _inject_event_defects(
                 rec["event_type"] = "wishlist_add"
             elif kind == "late_event":
                 lag = int(rng.integers(1, 3))
-                rec["event_time"] = _iso(datetime.combine(day - timedelta(days=lag), time(12, 0, 0)))
+                rec["event_time"] = iso_instant(datetime.combine(day - timedelta(days=lag), time(12, 0, 0)))
                 rec["event_id"] = f"{rec['event_id']}-late"
             lines[i] = json.dumps(rec, separators=(",", ":"))
             defects[kind] += 1
@@ -241,7 +241,7 @@ def generate_customers(cfg: DemoConfig, day: date) -> tuple[list[str], dict[str,
                     "country": COUNTRIES[state["country"][i]],
                     "loyalty_tier": LOYALTY_TIERS[state["tier"][i]],
                     "signup_date": (cfg.epoch - timedelta(days=int(traits["signup_offset"][i]))).isoformat(),
-                    "updated_at": _iso(updated),
+                    "updated_at": iso_instant(updated),
                 },
                 separators=(",", ":"),
             )

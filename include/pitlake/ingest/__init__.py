@@ -22,20 +22,26 @@ Rules (tested in tests/spark/test_ingest_*.py):
 4. Duplicates: the first valid record of an ``event_id`` (by file, then line) wins, within D's files
    and against events already ingested on other days inside the lateness window; a quarantined
    record never makes a later valid one (a corrected resend) a duplicate.
-5. Idempotency: bronze rows carry ``ingest_date`` = D and a run replaces exactly
+5. Products arrive from an HTTP API, not a file drop: ``ingest_products`` pulls the day's changes
+   into landing first (:mod:`pitlake.ingest.products`), then the rules above apply.
+6. Idempotency: bronze rows carry ``ingest_date`` = D and a run replaces exactly
    ``ingest_date = D`` (one Delta commit per table), so a rerun never duplicates.
 """
 
 from pitlake.ingest.common import IngestSummary
 from pitlake.ingest.customers import CUSTOMERS_QUARANTINE, CUSTOMERS_TABLE, ingest_customers
 from pitlake.ingest.events import EVENTS_QUARANTINE, EVENTS_TABLE, ingest_events
+from pitlake.ingest.products import PRODUCTS_QUARANTINE, PRODUCTS_TABLE, ingest_products
 
 __all__ = [
     "CUSTOMERS_QUARANTINE",
     "CUSTOMERS_TABLE",
     "EVENTS_QUARANTINE",
     "EVENTS_TABLE",
+    "PRODUCTS_QUARANTINE",
+    "PRODUCTS_TABLE",
     "IngestSummary",
     "ingest_customers",
     "ingest_events",
+    "ingest_products",
 ]

@@ -43,6 +43,7 @@ class IngestSummary:
     records_in_landing: int = 0  # counted on the driver from the files' bytes, not by Spark
     files: list[str] = field(default_factory=list)
     empty_files: list[str] = field(default_factory=list)
+    source: dict[str, Any] = field(default_factory=dict)  # how the records arrived, e.g. an API pull's report
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,7 +52,15 @@ class IngestSummary:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.quarantined_by_reason.items())) or "none"
         late = ", ".join(f"{k}={v}" for k, v in sorted(self.late_event_dates.items())) or "none"
         empty = f" (and {len(self.empty_files)} empty)" if self.empty_files else ""
-        return (
+        pulled = ""
+        if self.source:
+            retries = ", ".join(f"{k}={v}" for k, v in sorted(self.source.get("retries", {}).items())) or "none"
+            pulled = (
+                f"pulled {self.source.get('records')} records in {self.source.get('pages')} pages "
+                f"({self.source.get('requests')} requests, retries: {retries}, repeated items dropped "
+                f"{self.source.get('repeated_items')}); "
+            )
+        return pulled + (
             f"{self.table} {self.ingest_date}: {self.records_in_landing} records in {len(self.files)} files{empty}, "
             f"read {self.rows_read}, accepted {self.accepted}, "
             f"quarantined {self.quarantined} ({reasons}), duplicates dropped {self.duplicates_dropped}, "
@@ -131,7 +140,7 @@ def parsed_landing(
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    spark_types = {"string": T.StringType(), "number": T.DoubleType()}
+    spark_types = {"string": T.StringType(), "number": T.DoubleType(), "boolean": T.BooleanType()}
     schema = T.StructType(
         [T.StructField(name, spark_types[kind]) for name, kind in field_types.items()]
         + [T.StructField("_corrupt_record", T.StringType())]

@@ -12,9 +12,12 @@ from pitlake.core import job
 from pitlake.core.settings import Settings
 
 
-def main(stage: str, table: str, argv: Sequence[str] | None) -> int:
+def main(stage: str, table: str, argv: Sequence[str] | None, *, empty_days_normal: bool = False) -> int:
     """``jobs/ingest_<x>.py``: ingest each arrival day of the interval in turn in one Spark session,
-    then one validation gate over the whole interval at the last committed version."""
+    then one validation gate over the whole interval at the last committed version.
+
+    ``empty_days_normal``: a day without records needs no ``--allow-empty`` (a catalog's changes).
+    """
     parser = argparse.ArgumentParser(description=f"ingest arrival days of landing files into {table}")
     job.add_interval_args(parser, "arrival day")
     parser.add_argument("--allow-empty", action="store_true", help="record an empty day when no records arrived")
@@ -36,7 +39,11 @@ def main(stage: str, table: str, argv: Sequence[str] | None) -> int:
         summaries = []
         for day in day_range(start, end):
             summary = ingest_day(
-                spark, settings, day, allow_empty=args.allow_empty, replace_with_empty=args.replace_with_empty
+                spark,
+                settings,
+                day,
+                allow_empty=args.allow_empty or empty_days_normal,
+                replace_with_empty=args.replace_with_empty,
             )
             print(summary, flush=True)
             summaries.append(summary.to_dict())
@@ -64,6 +71,12 @@ def _lineage(settings: Settings, table: str, summaries: list[dict[str, Any]]) ->
                       pitlake_landing={"files": len(s["files"]), "records": s["records_in_landing"]})
         for s in summaries
     ]  # fmt: skip
+    pulls = [s["source"] for s in summaries if s.get("source")]
+    if pulls:  # pulled from an HTTP API (products): the API's changes between the cursors came in
+        landing.append(other_dataset("http", f"{settings.catalog_api_url}/v1/products/changes",
+                                     pitlake_pull={"start_cursor": pulls[0]["start_cursor"],
+                                                   "end_cursor": pulls[-1]["end_cursor"],
+                                                   "records": sum(p["records"] for p in pulls)}))  # fmt: skip
     last = summaries[-1]
     quarantine = last.get("quarantine_version")
     outputs = [table_dataset(table, last["delta_version"])]

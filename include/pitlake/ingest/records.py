@@ -35,8 +35,9 @@ from typing import Any
 BOM = b"\xef\xbb\xbf"
 LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 WHITESPACE = re.compile(r"[ \t\n\r]*")
-# The JSON type each schema type accepts ("string" fields take strings, "number" fields ints or floats).
-JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "number": (int, float)}
+# The JSON type each schema type accepts ("string" fields take strings, "number" fields ints or floats,
+# "boolean" fields true or false).
+JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "number": (int, float), "boolean": (bool,)}
 # The columns Spark reads records into (``mapInArrow``'s output schema).
 RECORD_SCHEMA = "source_file string, line_number int, record_in_line int, line string, defect string"
 
@@ -67,7 +68,7 @@ def _type_defect(value: Any, field_types: Mapping[str, str]) -> str | None:
         v = value.get(name)
         if v is None:
             continue
-        if isinstance(v, bool) or not isinstance(v, JSON_TYPES[kind]):
+        if (isinstance(v, bool) and kind != "boolean") or not isinstance(v, JSON_TYPES[kind]):
             return "wrong_type"
     return None
 

@@ -34,7 +34,24 @@ BRONZE_CUSTOMERS_COLUMNS: dict[str, str] = {
     "line_number": "bigint",
 }
 
+BRONZE_PRODUCTS_COLUMNS: dict[str, str] = {
+    "product_id": "string",
+    "name": "string",
+    "category": "string",
+    "price": "double",
+    "available": "boolean",
+    "launch_date": "date",
+    "change_id": "string",
+    "valid_from": "timestamp",
+    "ingest_date": "date",
+    "source_file": "string",
+    "line_number": "bigint",
+    "valid_to": "timestamp",
+    "is_current": "boolean",
+}
+
 SOURCES: dict[str, dict[str, str]] = {
     "bronze.events": BRONZE_EVENTS_COLUMNS,
     "bronze.customers": BRONZE_CUSTOMERS_COLUMNS,
+    "bronze.products": BRONZE_PRODUCTS_COLUMNS,
 }

@@ -62,6 +62,7 @@ PARTIAL_UNEXPECTED = 5
 SUITES = {
     "bronze.events": "bronze_events",
     "bronze.customers": "bronze_customers",
+    "bronze.products": "bronze_products",
     "features": "features",
     "labels": "labels",
     "training_sets": "training_sets",
