@@ -110,3 +110,29 @@ def test_an_experiment_for_another_use_case_or_on_too_short_a_training_set_is_on
         InputError, match=r"experiment baseline on training set short: its training part spans \d+ label date\(s\)"
     ):
         run_experiment(home, "baseline")
+
+
+def test_the_train_model_task_runs_the_experiment_its_param_names(home, tmp_path, monkeypatch):
+    import runpy
+    from types import SimpleNamespace
+
+    from pitlake.core.settings import REPO_ROOT
+
+    frame, truth = synthetic(customers=200)
+    write_training_set(home, frame, "dagrun", truth=truth)
+    config = tmp_path / "tiny_search.yaml"
+    config.write_text(CONFIG)
+    monkeypatch.setenv("PITLAKE_HOME", str(home.home))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", str(home.mlflow_tracking_uri))
+    dag = runpy.run_path(str(REPO_ROOT / "dags" / "train_model.py"))["train_model"]()
+    pulled = {"build_training_set": {"training_set_id": "dagrun", "validation": [], "openlineage": {"run_id": "r1"}},
+              "build_labels": {"validation": [], "source_version": 3}}  # fmt: skip
+    ti = SimpleNamespace(task_id="train_and_register", xcom_pull=lambda task_ids: pulled[task_ids])
+    dag_run = SimpleNamespace(dag_id="train_model", run_id="manual__1", run_after="2026-02-10T00:00:00+00:00")
+    out = dag.get_task("train_and_register").python_callable(
+        params={"use_case": "purchase_propensity", "experiment": str(config)}, ti=ti, dag_run=dag_run
+    )
+    assert out["experiment"]["name"] == "tiny_search" and out["experiment"]["trials"] == 6
+    assert out["training_set_id"] == "dagrun" and out["gate_passed"] and out["aliases"] == {"champion": 1}
+    run = client_for(home).get_run(out["run_id"])
+    assert run.data.tags["airflow.run_id"] == "manual__1" and run.data.tags["pitlake.experiment"] == "tiny_search"
