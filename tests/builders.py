@@ -22,7 +22,8 @@ T = datetime.fromisoformat
 
 EVENTS_DDL = (
     "event_id string, event_type string, customer_id string, event_time timestamp, event_date date, "
-    "amount double, category string, session_id string, ingest_date date, source_file string, line_number bigint"
+    "amount double, category string, session_id string, ingest_date date, source_file string, line_number bigint, "
+    "product_id string"
 )
 CUSTOMERS_DDL = (
     "customer_id string, segment string, country string, loyalty_tier string, signup_date date, "
@@ -51,7 +52,7 @@ LABELS_DDL = "customer_id string, label_time timestamp, label_date date, label i
 def event(eid, kind, cust, ts, amount=None, category="books", ingest=None):
     """A bronze.events row (``EVENTS_DDL``) at ``ts``, ingested that day unless ``ingest`` says otherwise."""
     t = T(ts)
-    return (eid, kind, cust, t, t.date(), amount, category, "s", ingest or t.date(), "f", 1)
+    return (eid, kind, cust, t, t.date(), amount, category, "s", ingest or t.date(), "f", 1, None)
 
 
 # --------------------------------------------------------------------------- Delta writers (Spark)

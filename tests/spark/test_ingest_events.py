@@ -264,3 +264,17 @@ def test_committed_rows_that_do_not_add_up_to_the_landing_count_fail_the_run(spa
     # One record more in landing than the tables hold (as when Spark skipped a line): the run fails.
     with pytest.raises(LostRecordsError, match=r"bronze.events 2026-01-10: 4 records in .* but bronze 2, quarantine 1"):
         check_conservation(EVENTS_TABLE, date(2026, 1, 10), dataclasses.replace(landing, records=4), committed, 0)
+
+
+def test_product_id_lands_and_a_table_from_before_it_gains_the_column(spark, lake):
+    # bronze.events as an earlier pitlake wrote it: no product_id column.
+    write_landing(lake, "events", "2026-01-09", [ev("old", event_time="2026-01-09T08:00:00Z")])
+    ingest_events(spark, lake, date(2026, 1, 9))
+    path = lake.table_path(EVENTS_TABLE)
+    old = delta_io.read(spark, path).drop("product_id")
+    old.write.format("delta").mode("overwrite").option("overwriteSchema", "true").partitionBy("event_date").save(path)
+    assert "product_id" not in delta_io.read(spark, path).columns
+    write_landing(lake, "events", DAY, [ev("new", product_id="p00042"), ev("none")])
+    ingest_events(spark, lake, date(2026, 1, 10))
+    rows = sorted((r.event_id, r.product_id) for r in delta_io.read(spark, path).collect())
+    assert rows == [("new", "p00042"), ("none", None), ("old", None)]

@@ -10,7 +10,7 @@ from datetime import date, datetime
 import pytest
 from pitlake.core import delta_io
 from pitlake.demo.catalog_api import Faults, create_app
-from pitlake.demo.generator import DemoConfig
+from pitlake.demo.config import DemoConfig
 from pitlake.ingest import PRODUCTS_QUARANTINE, PRODUCTS_TABLE, ingest_products
 from pitlake.ingest.products import cursor_file
 

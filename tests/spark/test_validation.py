@@ -26,7 +26,7 @@ def _events(day, n=10, prefix=None):
         t = datetime.combine(day, datetime.min.time()) + timedelta(hours=1 + i)
         amount = 5.0 + i if kind == "purchase" else None
         eid = f"{prefix or day.isoformat()}-{i}"
-        rows.append((eid, kind, f"c{i % 4}", t, day, amount, "books", "s1", day, "f.jsonl", i + 1))
+        rows.append((eid, kind, f"c{i % 4}", t, day, amount, "books", "s1", day, "f.jsonl", i + 1, "p00001"))
     return rows
 
 

@@ -13,7 +13,7 @@ from datetime import date
 import pytest
 from pitlake.core.errors import InputError
 from pitlake.demo.catalog_api import Faults, create_app
-from pitlake.demo.generator import DemoConfig
+from pitlake.demo.config import DemoConfig
 from pitlake.demo.products import generate_products
 from pitlake.ingest.catalog_client import pull_day, start_cursor
 

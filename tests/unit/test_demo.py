@@ -88,3 +88,24 @@ def test_profiles_start_with_everyone_then_only_changes():
     assert len(first) == 300
     assert 0 < len(later) < 60
     assert all(json.loads(x)["updated_at"].startswith("2026-01-09") for x in later)
+
+
+def test_events_name_products_of_their_category_on_sale_and_buyers_favour_their_favourites():
+    from pitlake.demo.generator import _customer_traits
+    from pitlake.demo.products import FAVOURITES, catalog_as_of, favourite_products, product_id
+    from pitlake.sources.vocabulary import CATEGORIES
+
+    cfg = DemoConfig(seed=3, customers=300, defect_rate=0.0)
+    day = date(2026, 1, 5)
+    catalog, _ = catalog_as_of(cfg, day)
+    on_sale = {product_id(i): CATEGORIES[c] for i, c in enumerate(catalog.category) if catalog.available[i]}
+    favourites = favourite_products(cfg, _customer_traits(cfg)["favourite"])
+    assert favourites.shape == (300, FAVOURITES)
+    hits: Counter[str] = Counter()
+    for rec in (json.loads(x) for x in generate_events(cfg, day)[0]):
+        assert on_sale[rec["product_id"]] == rec["category"], rec
+        customer = int(rec["customer_id"][1:])
+        hits[rec["event_type"]] += rec["product_id"] in {product_id(int(p)) for p in favourites[customer]}
+        hits[rec["event_type"] + "_all"] += 1
+    # A cart (and so a purchase) goes to a favourite on sale 60% of the time, a view only by popularity.
+    assert hits["purchase"] / hits["purchase_all"] > 0.5 > hits["page_view"] / hits["page_view_all"]

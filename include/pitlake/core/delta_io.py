@@ -102,6 +102,19 @@ def table_exists(spark: SparkSession, path: str) -> bool:
         return False
 
 
+def add_missing_columns(spark: SparkSession, path: str, columns: dict[str, str]) -> list[str]:
+    """Add each of ``columns`` (name -> Spark SQL type) the existing table at ``path`` lacks, as nullable
+    (``ALTER TABLE ... ADD COLUMNS``: rows written before read it as null); the names added."""
+    if not table_exists(spark, path):
+        return []
+    present = {f.name for f in read(spark, path).schema.fields}
+    missing = {name: kind for name, kind in columns.items() if name not in present}
+    if missing:
+        spec = ", ".join(f"`{name}` {kind}" for name, kind in missing.items())
+        spark.sql(f"ALTER TABLE {ident(path)} ADD COLUMNS ({spec})").collect()
+    return list(missing)
+
+
 def latest_version(spark: SparkSession, path: str) -> int:
     row = spark.sql(f"DESCRIBE HISTORY {ident(path)} LIMIT 1").select("version").first()
     return int(row[0])  # type: ignore[index]

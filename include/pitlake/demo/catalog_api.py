@@ -25,7 +25,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from pitlake.demo.generator import DemoConfig
+from pitlake.demo.config import DemoConfig
 from pitlake.demo.products import generate_products
 
 MAX_LIMIT = 500

@@ -19,7 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from pitlake.demo.config import DemoConfig, iso_instant
+from pitlake.demo.products import ProductPicker
 from pitlake.sources.vocabulary import CATEGORIES, COUNTRIES, LOYALTY_TIERS, SEGMENTS
+
+__all__ = ["EVENT_DEFECTS", "DemoConfig", "generate_customers", "generate_events", "iso_instant", "write_day"]
 
 EVENT_DEFECTS = (
     "malformed_json",
@@ -34,15 +38,6 @@ CUSTOMER_DEFECTS = ("malformed_json", "missing_customer_id", "unknown_loyalty_ti
 # Weekly seasonality, Monday first: weekends are busier.
 WEEKDAY_FACTOR = (0.9, 0.85, 0.9, 0.95, 1.05, 1.25, 1.2)
 LINES_PER_FILE = 200_000
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    seed: int = 7
-    customers: int = 2000
-    epoch: date = date(2026, 1, 1)
-    defect_rate: float = 0.01
-    sessions_per_day: float = 1.5  # mean visits per customer per day
 
 
 @dataclass(frozen=True)
@@ -104,14 +99,11 @@ def profiles_as_of(cfg: DemoConfig, day: date) -> tuple[dict[str, np.ndarray], n
     return state, changed
 
 
-def iso_instant(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def generate_events(cfg: DemoConfig, day: date) -> tuple[list[str], dict[str, int], list[dict[str, object]]]:
     """One day's event lines (JSON Lines), the injected defect counts, and the ground truth rows."""
     traits = _customer_traits(cfg)
     rng = _day_rng(cfg, day, 1)
+    products = ProductPicker(cfg, day, traits["favourite"])
     season = WEEKDAY_FACTOR[day.weekday()]
     n = cfg.customers
     sessions = rng.poisson(traits["activity"] * season)
@@ -126,20 +118,20 @@ def generate_events(cfg: DemoConfig, day: date) -> tuple[list[str], dict[str, in
             n_views = 1 + int(rng.poisson(2 + 6 * p))
             t = start
             for _ in range(n_views):
-                category = CATEGORIES[
-                    traits["favourite"][cust] if rng.random() < 0.5 else rng.integers(0, len(CATEGORIES))
-                ]
-                records.append(_event(day, seq, "page_view", cust, t, None, category, session_id))
+                viewed = int(traits["favourite"][cust] if rng.random() < 0.5 else rng.integers(0, len(CATEGORIES)))
+                product = products.pick(cust, viewed, with_taste=False)
+                records.append(_event(day, seq, "page_view", cust, t, None, CATEGORIES[viewed], session_id, product))
                 seq += 1
                 t += timedelta(seconds=float(rng.exponential(40)))
             if rng.random() < min(0.95, 2.5 * p + 0.05):
                 category = CATEGORIES[traits["favourite"][cust]]
-                records.append(_event(day, seq, "add_to_cart", cust, t, None, category, session_id))
+                product = products.pick(cust, int(traits["favourite"][cust]), with_taste=True)
+                records.append(_event(day, seq, "add_to_cart", cust, t, None, category, session_id, product))
                 seq += 1
                 t += timedelta(seconds=float(rng.exponential(60)))
                 if rng.random() < min(0.95, p / min(0.95, 2.5 * p + 0.05)):
                     amount = round(float(rng.lognormal(3.2 + 2 * p, 0.6)), 2)
-                    records.append(_event(day, seq, "purchase", cust, t, amount, category, session_id))
+                    records.append(_event(day, seq, "purchase", cust, t, amount, category, session_id, product))
                     seq += 1
     # Events can spill past midnight when a session starts late; they belong to the next day.
     next_midnight = midnight + timedelta(days=1)
@@ -161,7 +153,15 @@ def generate_events(cfg: DemoConfig, day: date) -> tuple[list[str], dict[str, in
 
 
 def _event(
-    day: date, seq: int, kind: str, cust: int, ts: datetime, amount: float | None, category: str, session_id: str
+    day: date,
+    seq: int,
+    kind: str,
+    cust: int,
+    ts: datetime,
+    amount: float | None,
+    category: str,
+    session_id: str,
+    product: str | None,
 ) -> dict[str, object]:
     return {
         "event_id": f"e{day:%Y%m%d}-{seq:08d}",
@@ -170,6 +170,7 @@ def _event(
         "event_time": iso_instant(ts),
         "amount": amount,
         "category": category,
+        "product_id": product,  # what was viewed, carted or bought (the catalog's id; the purchase: the cart's)
         "session_id": session_id,
     }
 

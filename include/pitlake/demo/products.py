@@ -18,12 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from pitlake.demo.generator import DemoConfig, iso_instant
+from pitlake.demo.config import DemoConfig, iso_instant
 from pitlake.sources.vocabulary import CATEGORIES
 
 PRODUCTS_PER_CATEGORY = 25
 NEW_PRODUCTS_PER_WEEK = 4
 PRODUCT_DEFECTS = ("missing_product_id", "negative_price", "unknown_category")
+ZIPF_EXPONENT = 1.1
+FAVOURITES = 3  # products each customer prefers in their favourite category
+FAVOURITE_SHARE = 0.6  # of carts (and so purchases) that go to one of the customer's favourites on sale
 BASE_PRICE = {"books": 15.0, "electronics": 180.0, "fashion": 45.0, "garden": 35.0, "grocery": 6.0, "home": 40.0,
               "sports": 55.0, "toys": 25.0}  # fmt: skip
 
@@ -92,6 +95,47 @@ def catalog_as_of(cfg: DemoConfig, day: date) -> tuple[Catalog, list[tuple[int, 
         catalog, changes = _step(cfg, catalog, d)
         d += timedelta(days=1)
     return catalog, changes
+
+
+def popularity(cfg: DemoConfig, n: int) -> np.ndarray:
+    """Each product's pull within its category: Zipf over a random rank (seeded, fixed per product)."""
+    ranks = np.array([np.random.default_rng([cfg.seed, 102, i]).integers(0, PRODUCTS_PER_CATEGORY) for i in range(n)])
+    return np.asarray(1.0 / (ranks + 1.0) ** ZIPF_EXPONENT)
+
+
+def favourite_products(cfg: DemoConfig, favourite_category: np.ndarray) -> np.ndarray:
+    """Each customer's :data:`FAVOURITES` products among the epoch catalog of their favourite category."""
+    rng = np.random.default_rng([cfg.seed, 103])
+    start = favourite_category * PRODUCTS_PER_CATEGORY
+    picks = np.stack([rng.choice(PRODUCTS_PER_CATEGORY, FAVOURITES, replace=False) for _ in favourite_category])
+    return np.asarray(start[:, None] + picks)
+
+
+class ProductPicker:
+    """Which product an event of a customer in a category is about, on one day: among the category's
+    available products by popularity; when they cart (and so buy), one of their favourites on sale, by
+    popularity, with probability :data:`FAVOURITE_SHARE`. Draws from its own random stream, so the rest
+    of the day's events do not change."""
+
+    def __init__(self, cfg: DemoConfig, day: date, favourite_category: np.ndarray) -> None:
+        catalog, _ = catalog_as_of(cfg, day)
+        self.rng = _rng(cfg, day, 3)
+        self.weight = popularity(cfg, len(catalog.price)) * catalog.available
+        self.by_category = [np.flatnonzero((catalog.category == c) & catalog.available) for c in range(len(CATEGORIES))]
+        self.favourites = favourite_products(cfg, favourite_category)
+        self.cumulative = [np.cumsum(self.weight[p]) for p in self.by_category]
+
+    def pick(self, customer: int, category: int, with_taste: bool) -> str | None:
+        products = self.by_category[category]
+        if not len(products):  # nothing of the category on sale that day
+            return None
+        cumulative = self.cumulative[category]
+        if with_taste and self.rng.random() < FAVOURITE_SHARE:
+            liked = products[np.isin(products, self.favourites[customer])]
+            if len(liked):
+                products, cumulative = liked, np.cumsum(self.weight[liked])
+        chosen = int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1], side="right"))
+        return product_id(int(products[min(chosen, len(products) - 1)]))
 
 
 def generate_products(cfg: DemoConfig, day: date) -> tuple[list[dict[str, Any]], dict[str, int]]:

@@ -33,8 +33,11 @@ EVENT_FIELDS = {
     "event_time": "string",
     "amount": "number",
     "category": "string",
+    "product_id": "string",  # the catalog's product (optional: feeds before it had none)
     "session_id": "string",
 }
+# Columns added to bronze.events after it was first written: an existing table gains them (null before).
+ADDED_COLUMNS = {"product_id": "STRING"}
 
 
 def ingest_events(
@@ -107,12 +110,16 @@ def ingest_events(
             F.to_date("ts").alias("event_date"),
             "amount",
             "category",
+            "product_id",
             "session_id",
             F.lit(day).alias("ingest_date"),
             "source_file",
             "line_number",
         )
         late_rows = accepted.where(F.col("event_date") < F.lit(day)).groupBy("event_date").count().collect()
+        added = delta_io.add_missing_columns(spark, bronze_path, ADDED_COLUMNS)
+        if added:
+            log.info("%s gained column(s) %s: rows ingested before read them as null", EVENTS_TABLE, added)
         bronze = delta_io.replace_where_commit(
             accepted, bronze_path, f"ingest_date = '{day.isoformat()}'", ["event_date"]
         )

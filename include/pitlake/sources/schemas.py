@@ -14,6 +14,7 @@ BRONZE_EVENTS_COLUMNS: dict[str, str] = {
     "event_date": "date",
     "amount": "double",
     "category": "string",
+    "product_id": "string",
     "session_id": "string",
     "ingest_date": "date",
     "source_file": "string",
