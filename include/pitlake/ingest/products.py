@@ -14,20 +14,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pitlake.core import delta_io
 from pitlake.core.dates import utc_now
 from pitlake.core.settings import Settings
 from pitlake.ingest.catalog_client import PullReport, pull_day, start_cursor
-from pitlake.ingest.common import IngestSummary, commit_quarantine, counts, first_reason, parsed_landing
-from pitlake.ingest.scd2 import commit_versions
+from pitlake.ingest.common import IngestSummary
+from pitlake.ingest.scd2 import VersionedSource, ingest_versions
 from pitlake.sources.vocabulary import CATEGORIES
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,37 @@ def pull_products(settings: Settings, day: date, client: Any = None, **pull: Any
     return report
 
 
+def _derive(parsed: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return parsed.withColumn("valid_from", F.col("updated_at").try_cast("timestamp")).withColumn(
+        "launch", F.col("launch_date").try_cast("date")
+    )
+
+
+def _checks() -> list[tuple[str, Column]]:
+    from pyspark.sql import functions as F
+
+    return [
+        ("unknown_category", ~F.col("category").isin(*CATEGORIES) | F.col("category").isNull()),
+        ("missing_or_negative_price", F.col("price").isNull() | (F.col("price") < 0)),
+        ("missing_availability", F.col("available").isNull()),
+        ("unparseable_launch_date", F.col("launch_date").isNotNull() & F.col("launch").isNull()),
+    ]
+
+
+def _columns() -> list[Column | str]:
+    from pyspark.sql import functions as F
+
+    return ["name", "category", "price", "available", F.col("launch").alias("launch_date"), "change_id"]
+
+
+PRODUCTS = VersionedSource(
+    source="products", table=PRODUCTS_TABLE, quarantine=PRODUCTS_QUARANTINE, fields=PRODUCT_FIELDS,
+    key="product_id", derive=_derive, checks=_checks, columns=_columns,
+)  # fmt: skip
+
+
 def ingest_products(
     spark: SparkSession,
     settings: Settings,
@@ -97,67 +128,10 @@ def ingest_products(
     A day without changes is normal for a catalog (``allow_empty``); one that empties a day which
     held versions still needs ``replace_with_empty``.
     """
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
     report = pull_products(settings, day, client, **pull)
-    interval_end = F.lit(f"{(day + timedelta(days=1)).isoformat()} 00:00:00").cast("timestamp")
-    landing, parsed = parsed_landing(
-        spark, settings, "products", PRODUCTS_TABLE, day, PRODUCT_FIELDS,
-        allow_empty=allow_empty, replace_with_empty=replace_with_empty,
-    )  # fmt: skip
-    parsed = parsed.withColumn("valid_from", F.col("updated_at").try_cast("timestamp")).withColumn(
-        "launch", F.col("launch_date").try_cast("date")
+    summary = ingest_versions(
+        spark, settings, day, PRODUCTS, allow_empty=allow_empty, replace_with_empty=replace_with_empty
     )
-    reason = F.coalesce(F.col("defect"), first_reason(
-        [
-            ("malformed_record", F.col("_corrupt_record").isNotNull()),
-            ("missing_product_id", F.col("product_id").isNull() | (F.trim("product_id") == "")),
-            ("unparseable_updated_at", F.col("valid_from").isNull()),
-            ("updated_at_after_interval", F.col("valid_from") >= interval_end),
-            ("unknown_category", ~F.col("category").isin(*CATEGORIES) | F.col("category").isNull()),
-            ("missing_or_negative_price", F.col("price").isNull() | (F.col("price") < 0)),
-            ("missing_availability", F.col("available").isNull()),
-            ("unparseable_launch_date", F.col("launch_date").isNotNull() & F.col("launch").isNull()),
-        ]
-    ))  # fmt: skip
-    classified = parsed.withColumn("reason", reason)
-    valid = F.col("reason").isNull()
-    first = Window.partitionBy(F.col("product_id"), F.col("valid_from"), valid).orderBy(
-        "source_file", "line_number", "record_in_line"
-    )
-    classified = classified.withColumn(
-        "is_duplicate", F.when(valid, F.row_number().over(first) > 1).otherwise(F.lit(False))
-    ).cache()
-    path = settings.table_path(PRODUCTS_TABLE)
-    try:
-        rows_read = classified.count()
-        accepted_n, by_reason, duplicates = counts(classified)
-        new = classified.where(valid & ~F.col("is_duplicate")).select(
-            "product_id", "name", "category", "price", "available", F.col("launch").alias("launch_date"),
-            "change_id", "valid_from", F.lit(day).alias("ingest_date"), "source_file", "line_number",
-        )  # fmt: skip
-        version = commit_versions(spark, path, new, "product_id", day)
-        q_version = commit_quarantine(
-            spark, settings, (PRODUCTS_TABLE, PRODUCTS_QUARANTINE), day, landing, classified.where(~valid),
-            "product_id", delta_io.Commit(version, None), duplicates,
-        )  # fmt: skip
-    finally:
-        classified.unpersist()
-    summary = IngestSummary(
-        table=PRODUCTS_TABLE,
-        ingest_date=day.isoformat(),
-        rows_read=rows_read,
-        accepted=accepted_n,
-        quarantined=sum(by_reason.values()),
-        duplicates_dropped=duplicates,
-        quarantined_by_reason=by_reason,
-        delta_version=version,
-        quarantine_version=q_version,
-        records_in_landing=landing.records,
-        files=[p.name for p in landing.files],
-        empty_files=landing.empty_files,
-        source=report.to_dict(),
-    )
+    summary = replace(summary, source=report.to_dict())
     log.info("%s", summary)
     return summary

@@ -42,6 +42,7 @@ from pitlake.training.quality import assess_quality, best_accuracy
 from pitlake.training.train import (
     Logged,
     TrainResult,
+    as_training_job,
     load_snapshot,
     log_register_gate,
     passed_validations,
@@ -88,8 +89,6 @@ def run_experiment(
     ``experiment`` set (the report's paths, the trials, the search's pace).
     Like ``train``, it is one OpenLineage job ``train_model.<use case>`` (the training set in, the model out).
     """
-    from pitlake.core.openlineage import RunRef, job_run
-
     experiment = load_experiment(config)
     if use_case is not None and use_case != experiment.use_case:
         raise ConfigError(
@@ -106,13 +105,7 @@ def run_experiment(
         upstream_versions=upstream_versions,
         training_set_run_id=training_set_run_id,
     )
-    if lineage_run is not None:
-        return run_in(lineage_run)
-    parent, root = RunRef.parse(lineage_parent), RunRef.parse(lineage_root, "lineage_root")
-    with job_run(settings, f"train_model.{experiment.use_case}", parent=parent, root=root) as run:
-        result = run_in(run)
-        run.io = result.lineage
-    return result
+    return as_training_job(settings, experiment.use_case, run_in, lineage_parent, lineage_root, lineage_run)
 
 
 def _run(

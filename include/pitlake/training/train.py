@@ -173,13 +173,26 @@ def train(
     """
     from functools import partial
 
-    from pitlake.core.openlineage import RunRef, job_run
-
     run_in = partial(
         _train, settings, use_case=use_case, training_set_id=training_set_id, airflow=airflow,
         validation_results=validation_results, upstream_versions=upstream_versions,
         feature_columns=feature_columns, candidates=candidates, seed=seed, training_set_run_id=training_set_run_id,
     )  # fmt: skip
+    return as_training_job(settings, use_case, run_in, lineage_parent, lineage_root, lineage_run)
+
+
+def as_training_job(
+    settings: Settings,
+    use_case: str,
+    run_in: Callable[[JobRun], TrainResult],
+    lineage_parent: str | None,
+    lineage_root: str | None,
+    lineage_run: JobRun | None,
+) -> TrainResult:
+    """``run_in`` as the OpenLineage job ``train_model.<use_case>`` (a child of ``lineage_parent``), or in
+    ``lineage_run`` when a job frame already emits the events; the result's datasets are the job's."""
+    from pitlake.core.openlineage import RunRef, job_run
+
     if lineage_run is not None:
         return run_in(lineage_run)
     parent, root = RunRef.parse(lineage_parent), RunRef.parse(lineage_root, "lineage_root")
