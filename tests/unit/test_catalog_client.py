@@ -101,3 +101,39 @@ def test_a_slow_answer_times_out_and_is_retried_on_a_real_server():
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+class Canned:
+    """An API that answers every page from a list of (items, next_cursor, has_more), by request number."""
+
+    def __init__(self, pages):
+        self.pages, self.requests = pages, 0
+
+    def get(self, path, params, timeout):
+        import httpx
+
+        items, next_cursor, has_more = self.pages[min(self.requests, len(self.pages) - 1)]
+        self.requests += 1
+        return httpx.Response(200, json={"items": items, "next_cursor": next_cursor, "has_more": has_more})
+
+
+def test_a_cursor_that_leads_back_is_never_followed_and_records_without_an_id_are_kept_once():
+    looping = Canned([([], "c0", True)])  # an empty page that says there is more, from the same cursor
+    with pytest.raises(InputError, match=r"failed 3 times \(last: the previous page again"):
+        pull_day(looping, EPOCH, "c0", attempts=3, sleep=lambda _s: None)
+    assert looping.requests == 3
+    back = Canned([([{"change_id": "a"}], "c1", True), ([{"change_id": "b"}], "c0", True)])
+    with pytest.raises(InputError, match="the previous page again"):
+        pull_day(back, EPOCH, "c0", attempts=2, sleep=lambda _s: None)
+    anonymous = {"product_id": "p1", "price": 3.0}  # no change_id: the record itself is its identity
+    overlap = Canned([([anonymous], "c1", True), ([anonymous, {"product_id": "p2"}], "c2", False)])
+    records, report = pull_day(overlap, EPOCH, "c0", sleep=lambda _s: None)
+    assert records == [anonymous, {"product_id": "p2"}] and report.repeated_items == 1
+
+
+def test_a_rerun_stops_at_the_cursor_the_first_pull_ended_at():
+    with client() as api:
+        records, report = pull_day(
+            api, EPOCH, f"{EPOCH.toordinal()}:0", page_size=30, stop_at=f"{EPOCH.toordinal()}:60"
+        )
+    assert records == generate_products(CFG, EPOCH)[0][:60] and report.pages == 2

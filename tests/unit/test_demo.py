@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 from pitlake.demo.generator import EVENT_DEFECTS, DemoConfig, generate_customers, generate_events, write_day
@@ -97,7 +97,7 @@ def test_events_name_products_of_their_category_on_sale_and_buyers_favour_their_
 
     cfg = DemoConfig(seed=3, customers=300, defect_rate=0.0)
     day = date(2026, 1, 5)
-    catalog, _ = catalog_as_of(cfg, day)
+    catalog, _ = catalog_as_of(cfg, day - timedelta(days=1))  # as listed when the day begins
     on_sale = {product_id(i): CATEGORIES[c] for i, c in enumerate(catalog.category) if catalog.available[i]}
     favourites = favourite_products(cfg, _customer_traits(cfg)["favourite"])
     assert favourites.shape == (300, FAVOURITES)
@@ -109,3 +109,21 @@ def test_events_name_products_of_their_category_on_sale_and_buyers_favour_their_
         hits[rec["event_type"] + "_all"] += 1
     # A cart (and so a purchase) goes to a favourite on sale 60% of the time, a view only by popularity.
     assert hits["purchase"] / hits["purchase_all"] > 0.5 > hits["page_view"] / hits["page_view_all"]
+
+
+def test_the_purchase_ground_truth_is_the_distribution_the_generator_draws_from():
+    from collections import Counter as Tally
+
+    from pitlake.demo.generator import _customer_traits
+    from pitlake.demo.products import ProductPicker
+
+    cfg = DemoConfig(seed=3, customers=300, defect_rate=0.0)
+    favourite = _customer_traits(cfg)["favourite"]
+    picker = ProductPicker(cfg, date(2026, 1, 5), favourite)
+    truth = picker.purchase_probabilities(7, int(favourite[7]))
+    assert abs(sum(truth.values()) - 1.0) < 1e-12
+    draws = 20_000
+    drawn = Tally(picker.pick(7, int(favourite[7]), with_taste=True) for _ in range(draws))
+    assert set(drawn) <= set(truth)
+    # Each product's share of 20,000 draws within 4 standard errors of its ground-truth probability.
+    assert all(abs(drawn[p] / draws - q) <= 4 * (q * (1 - q) / draws) ** 0.5 + 1e-9 for p, q in truth.items())

@@ -102,19 +102,6 @@ def table_exists(spark: SparkSession, path: str) -> bool:
         return False
 
 
-def add_missing_columns(spark: SparkSession, path: str, columns: dict[str, str]) -> list[str]:
-    """Add each of ``columns`` (name -> Spark SQL type) the existing table at ``path`` lacks, as nullable
-    (``ALTER TABLE ... ADD COLUMNS``: rows written before read it as null); the names added."""
-    if not table_exists(spark, path):
-        return []
-    present = {f.name for f in read(spark, path).schema.fields}
-    missing = {name: kind for name, kind in columns.items() if name not in present}
-    if missing:
-        spec = ", ".join(f"`{name}` {kind}" for name, kind in missing.items())
-        spark.sql(f"ALTER TABLE {ident(path)} ADD COLUMNS ({spec})").collect()
-    return list(missing)
-
-
 def latest_version(spark: SparkSession, path: str) -> int:
     row = spark.sql(f"DESCRIBE HISTORY {ident(path)} LIMIT 1").select("version").first()
     return int(row[0])  # type: ignore[index]
@@ -146,10 +133,18 @@ class Commit:
     rows: int | None
 
 
-def replace_where_commit(df: DataFrame, path: str, predicate: str, partition_by: list[str]) -> Commit:
-    """:func:`replace_where`, returning the commit's version and the rows Delta recorded writing."""
+def replace_where_commit(
+    df: DataFrame, path: str, predicate: str, partition_by: list[str], *, add_columns: bool = False
+) -> Commit:
+    """:func:`replace_where`, returning the commit's version and the rows Delta recorded writing.
+
+    ``add_columns``: a column of ``df`` the table lacks is added in the same commit (Delta's
+    ``mergeSchema``; rows written before read it as null).
+    """
     mark = f"{WRITER['name']} write {uuid.uuid4().hex[:12]}"
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+    if add_columns:
+        writer = writer.option("mergeSchema", "true")
     with committing(df.sparkSession, path):
         writer.option("userMetadata", mark).partitionBy(*partition_by).save(path)
     return find_commit(df.sparkSession, path, mark)

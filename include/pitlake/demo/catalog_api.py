@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -84,6 +84,8 @@ def create_app(
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise HTTPException(400, f"{name} {value!r} is not an ISO instant") from None
+        if parsed.tzinfo is not None:  # the log is in UTC; a naive instant is taken as UTC
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
         return parsed.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"  # the log's own format: compared as text
 
     def peek(ordinal: int, index: int, last_day: int, until_text: str) -> bool:
@@ -124,7 +126,9 @@ def create_app(
         if ordinal < cfg.epoch.toordinal():  # nothing changed before the epoch
             ordinal, index = cfg.epoch.toordinal(), 0
         index = max(0, index - overlap)
-        last_day = date.fromisoformat(until_text[:10]).toordinal()
+        # The last day with an instant before `until`: a cursor never moves into a day the window does not
+        # reach (its log may still grow), so the next pull starts exactly where this one ended.
+        last_day = date.fromisoformat(until_text[:10]).toordinal() - (until_text[11:] == "00:00:00.000Z")
         items: list[dict[str, Any]] = []
         while len(items) < limit and ordinal <= last_day:
             log = day_log(ordinal)

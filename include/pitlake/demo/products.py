@@ -113,12 +113,13 @@ def favourite_products(cfg: DemoConfig, favourite_category: np.ndarray) -> np.nd
 
 class ProductPicker:
     """Which product an event of a customer in a category is about, on one day: among the category's
-    available products by popularity; when they cart (and so buy), one of their favourites on sale, by
+    products on sale when the day begins (a launch or re-listing that day counts from the next), by
+    popularity; when they cart (and so buy), one of their favourites on sale, by
     popularity, with probability :data:`FAVOURITE_SHARE`. Draws from its own random stream, so the rest
     of the day's events do not change."""
 
     def __init__(self, cfg: DemoConfig, day: date, favourite_category: np.ndarray) -> None:
-        catalog, _ = catalog_as_of(cfg, day)
+        catalog, _ = catalog_as_of(cfg, day - timedelta(days=1))  # as listed when the day begins
         self.rng = _rng(cfg, day, 3)
         self.weight = popularity(cfg, len(catalog.price)) * catalog.available
         self.by_category = [np.flatnonzero((catalog.category == c) & catalog.available) for c in range(len(CATEGORIES))]
@@ -136,6 +137,19 @@ class ProductPicker:
                 products, cumulative = liked, np.cumsum(self.weight[liked])
         chosen = int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1], side="right"))
         return product_id(int(products[min(chosen, len(products) - 1)]))
+
+    def purchase_probabilities(self, customer: int, category: int) -> dict[str, float]:
+        """The ground truth of :meth:`pick` for a cart (and so a purchase) of ``customer`` in ``category``:
+        each product's probability, from the same weights (what a recommender's ceiling is built on)."""
+        products = self.by_category[category]
+        if not len(products):
+            return {}
+        weight = self.weight[products]
+        out = (weight / weight.sum()).astype(float)
+        liked = np.isin(products, self.favourites[customer])
+        if liked.any():
+            out = (1 - FAVOURITE_SHARE) * out + FAVOURITE_SHARE * np.where(liked, weight, 0.0) / weight[liked].sum()
+        return {product_id(int(p)): float(q) for p, q in zip(products, out, strict=True)}
 
 
 def generate_products(cfg: DemoConfig, day: date) -> tuple[list[dict[str, Any]], dict[str, int]]:

@@ -4,8 +4,9 @@
 ``next_cursor`` while ``has_more``. Each request has a timeout; a 429 is retried after its
 ``Retry-After`` (capped at :data:`MAX_RETRY_AFTER_S`), a 5xx, a timeout, a connection error or a body
 that is not the JSON page it should be (a page cut off) after an exponential backoff with jitter, up
-to ``attempts`` tries per page. A page that repeats the previous one (its cursor did not move) is
-retried the same way. Items are kept once per ``change_id``: a repeated item is counted, not kept.
+to ``attempts`` tries per page. A page that repeats the previous one, or leads back to any cursor
+already read, is retried the same way (never followed: it could loop), and a pull stops with one line
+after :data:`MAX_PAGES` pages. Items are kept once per ``change_id``: a repeated item is counted, not kept.
 Whatever fails for good is a one-line :class:`~pitlake.core.errors.InputError` naming the cursor,
 and nothing is written: the caller lands the day's records only after the whole pull succeeded.
 """
@@ -31,6 +32,7 @@ ATTEMPTS = 5
 BACKOFF_S = 0.5
 MAX_BACKOFF_S = 8.0
 MAX_RETRY_AFTER_S = 30.0
+MAX_PAGES = 100_000  # a day's pull that needs more is an API that never ends: stopped with one line
 CHANGES = "/v1/products/changes"
 
 
@@ -86,29 +88,35 @@ def pull_day(
     backoff: float = BACKOFF_S,
     sleep: Callable[[float], None] = time.sleep,
     seed: int | None = None,
+    stop_at: str | None = None,
 ) -> tuple[list[dict[str, Any]], PullReport]:
     """Every change of ``day`` from ``cursor`` on (see the module), once each, and the pull's report.
 
     ``client`` is an ``httpx.Client`` on the API's base URL (a FastAPI ``TestClient`` in tests).
+    ``stop_at``: the cursor an earlier pull of the day ended at; a rerun stops there, so it replays
+    exactly the same changes even when later ones arrived since.
     """
     began = time.perf_counter()
     jitter = random.Random(seed)
     _, until = day_window(day)
     report = PullReport(day=day.isoformat(), start_cursor=cursor)
     seen: set[str] = set()
+    visited = {cursor}
     records: list[dict[str, Any]] = []
-    while True:
-        page = _page(client, cursor, until, page_size, timeout, attempts, backoff, sleep, jitter, report)
+    while cursor != stop_at:
+        if report.pages >= MAX_PAGES:
+            raise InputError(f"catalog API: {MAX_PAGES} pages for {day} and still more: check the API's cursors")
+        page = _page(client, cursor, until, page_size, timeout, attempts, backoff, sleep, jitter, report, visited)
         report.pages += 1
         for item in page["items"]:
-            change = item.get("change_id") if isinstance(item, dict) else None
-            if change is not None and change in seen:
+            change = _identity(item)
+            if change in seen:
                 report.repeated_items += 1
                 continue
-            if change is not None:
-                seen.add(change)
+            seen.add(change)
             records.append(item)
         cursor = page["next_cursor"]
+        visited.add(cursor)
         if not page["has_more"]:
             break
     report.end_cursor, report.records = cursor, len(records)
@@ -116,13 +124,20 @@ def pull_day(
     return records, report
 
 
+def _identity(item: Any) -> str:
+    """A change's identity: its ``change_id``, or the whole record when it has none."""
+    change = item.get("change_id") if isinstance(item, dict) else None
+    return f"id:{change}" if isinstance(change, str) and change else "record:" + json.dumps(item, sort_keys=True)
+
+
 def _page(client: Any, cursor: str, until: str, page_size: int, timeout: float, attempts: int, backoff: float,
-          sleep: Callable[[float], None], jitter: random.Random, report: PullReport) -> dict[str, Any]:  # fmt: skip
+          sleep: Callable[[float], None], jitter: random.Random, report: PullReport,
+          visited: set[str]) -> dict[str, Any]:  # fmt: skip
     """One page from ``cursor``, retried (see the module); an :class:`InputError` when it never comes."""
     for attempt in range(1, attempts + 1):
         report.requests += 1
         try:
-            return _request(client, cursor, until, page_size, timeout)
+            return _request(client, cursor, until, page_size, timeout, visited)
         except _Retry as retry:
             report.retries[retry.reason] = report.retries.get(retry.reason, 0) + 1
             if attempt == attempts:
@@ -138,7 +153,7 @@ def _page(client: Any, cursor: str, until: str, page_size: int, timeout: float, 
     raise AssertionError("unreachable")
 
 
-def _request(client: Any, cursor: str, until: str, page_size: int, timeout: float) -> dict[str, Any]:
+def _request(client: Any, cursor: str, until: str, page_size: int, timeout: float, visited: set[str]) -> dict[str, Any]:
     import httpx
 
     try:
@@ -159,9 +174,16 @@ def _request(client: Any, cursor: str, until: str, page_size: int, timeout: floa
         page = json.loads(response.content)
     except ValueError:
         raise _Retry("a page that is not whole JSON (cut off?)") from None
-    if not (isinstance(page, dict) and isinstance(page.get("items"), list) and "next_cursor" in page):
-        raise _Retry("a page without items and next_cursor")
-    if page["items"] and page["next_cursor"] == cursor:
+    if not (
+        isinstance(page, dict)
+        and isinstance(page.get("items"), list)
+        and isinstance(page.get("next_cursor"), str)
+        and isinstance(page.get("has_more"), bool)
+    ):
+        raise _Retry("a page without items, next_cursor and has_more")
+    if page["next_cursor"] in visited and (page["has_more"] or page["items"]):
+        # A page that leads back to a cursor already read (the same one: a repeated page) would be read
+        # again, and again: never followed.
         raise _Retry("the previous page again (the cursor did not move)")
     return page
 

@@ -36,8 +36,6 @@ EVENT_FIELDS = {
     "product_id": "string",  # the catalog's product (optional: feeds before it had none)
     "session_id": "string",
 }
-# Columns added to bronze.events after it was first written: an existing table gains them (null before).
-ADDED_COLUMNS = {"product_id": "STRING"}
 
 
 def ingest_events(
@@ -117,11 +115,9 @@ def ingest_events(
             "line_number",
         )
         late_rows = accepted.where(F.col("event_date") < F.lit(day)).groupBy("event_date").count().collect()
-        added = delta_io.add_missing_columns(spark, bronze_path, ADDED_COLUMNS)
-        if added:
-            log.info("%s gained column(s) %s: rows ingested before read them as null", EVENTS_TABLE, added)
+        # add_columns: a bronze.events written before product_id existed gains it (null in older rows).
         bronze = delta_io.replace_where_commit(
-            accepted, bronze_path, f"ingest_date = '{day.isoformat()}'", ["event_date"]
+            accepted, bronze_path, f"ingest_date = '{day.isoformat()}'", ["event_date"], add_columns=True
         )
         version = bronze.version
         q_version = commit_quarantine(
