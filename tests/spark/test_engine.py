@@ -172,7 +172,7 @@ def stall(batches):
         time.sleep(900)  # task 0 wrote its files; this one never finishes: the engine dies here
 
 
-def replace_where_commit(df, path, predicate, partition_by):
+def replace_where_commit(df, path, predicate, partition_by, **options):
     if path.rstrip("/").endswith("bronze/events"):
         df = df.repartition(2).mapInArrow(stall, df.schema)
         table = path.rstrip("/")
@@ -184,7 +184,7 @@ def replace_where_commit(df, path, predicate, partition_by):
             os.killpg(state["pid"], signal.SIGKILL)  # the engine, mid-write
 
         threading.Thread(target=kill_when_files_appear, daemon=True).start()
-    return real_commit(df, path, predicate, partition_by)
+    return real_commit(df, path, predicate, partition_by, **options)
 
 
 def _files(root):

@@ -55,10 +55,10 @@ elif hook == "kill-between-commits":
 
     real_commit = delta_io.replace_where_commit
 
-    def replace_where_commit(df, path, predicate, partition_by):
+    def replace_where_commit(df, path, predicate, partition_by, **options):
         if "/quarantine/" in str(path):  # bronze has committed; die before the quarantine commit
             os.kill(os.getpid(), signal.SIGKILL)
-        return real_commit(df, path, predicate, partition_by)
+        return real_commit(df, path, predicate, partition_by, **options)
 
     delta_io.replace_where_commit = replace_where_commit
 else:
