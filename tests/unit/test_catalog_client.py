@@ -137,3 +137,8 @@ def test_a_rerun_stops_at_the_cursor_the_first_pull_ended_at():
             api, EPOCH, f"{EPOCH.toordinal()}:0", page_size=30, stop_at=f"{EPOCH.toordinal()}:60"
         )
     assert records == generate_products(CFG, EPOCH)[0][:60] and report.pages == 2
+
+
+def test_a_fault_plan_names_only_faults_the_api_can_play():
+    with pytest.raises(ValueError, match=r"unknown fault kind\(s\) \['503'\]; known: 500, 429, truncated"):
+        Faults(plan={1: "503"})

@@ -40,14 +40,17 @@ class Faults:
     retry_after_s: int = 1
     slow_s: float = 3.0
     requests: int = 0
-    served: list[str] = field(default_factory=list)  # what each request got: "ok" or the fault
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        unknown = sorted({kind for kind in self.plan.values() if kind not in FAULT_KINDS})
+        if unknown:
+            raise ValueError(f"unknown fault kind(s) {unknown}; known: {', '.join(FAULT_KINDS)}")
 
     def next(self) -> tuple[int, str | None]:
         with self._lock:
             self.requests += 1
             fault = self.plan.get(self.requests)
-            self.served.append(fault or "ok")
             return self.requests, fault
 
 
