@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 BENCHMARKS = (
     "ingest", "features", "pit", "validation", "orchestration", "backfill", "serving", "lineage", "experiments",
+    "recommender",
 )  # fmt: skip
 REPORT = REPO_ROOT / "docs" / "benchmarks.md"
 IMG_DIR = REPO_ROOT / "docs" / "img"

@@ -7,14 +7,17 @@ Daily: one run covers the data interval `[D 00:00, D+1 00:00)` UTC.
    files for D; skipped otherwise (real feeds drop the files themselves).
 2. `ingest_events`, `ingest_customers`: Spark jobs (`jobs/ingest_*.py`, submitted on the
    `spark_default` connection) load D's landing files into `bronze.events` and the SCD2
-   `bronze.customers`; bad lines go to `quarantine.*` with a reason. Each emits its table's
+   `bronze.customers`; bad lines go to `quarantine.*` with a reason. `ingest_products` pulls D's
+   catalog changes from the catalog API (`PITLAKE_CATALOG_API_URL`; paged, retried, its cursor
+   stored per day) into landing, then into the SCD2 `bronze.products`. Each emits its table's
    Asset event with the committed Delta version.
-3. `build_customer_activity`, `build_customer_profile`: one Spark job per feature view
+3. `build_<view>`: one Spark job per feature view (customer activity and profile; product
+   popularity and catalog; customer × category affinity; customer × product interactions)
    (`jobs/build_features.py --view V --date D`) rolls D's bronze into `features.<view>_daily`
    and writes D's point-in-time rows (`feature_time = D+1 00:00`) to `features.<view>`; days
    that D's late events changed are rebuilt too. Each feature table is an Asset: `train_model`
    is scheduled on them, and every event carries the Delta version it committed.
-4. `materialize_customer_activity`, `materialize_customer_profile` (no JVM): after the view's
+4. `materialize_<view>` (no JVM): after the view's
    build and its validation gate, the rows that changed (D's, and days rebuilt by late data) at
    the Delta version the build committed go to the online store (`PITLAKE_ONLINE_STORE`: SQLite
    under `PITLAKE_HOME/online/` or Redis), as of D+1 00:00; the serving app reads them.
@@ -45,7 +48,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
-from pitlake.airflow.assets import BRONZE_CUSTOMERS, BRONZE_EVENTS, table_asset
+from pitlake.airflow.assets import BRONZE_CUSTOMERS, BRONZE_EVENTS, BRONZE_PRODUCTS, table_asset
 from pitlake.airflow.callbacks import default_args
 from pitlake.airflow.operators import PitlakeSparkSubmitOperator
 from pitlake.features import VIEWS
@@ -92,6 +95,12 @@ def feature_pipeline() -> None:
         outlets=[BRONZE_CUSTOMERS],
         trigger_rule="none_failed",
     )
+    ingest_products = PitlakeSparkSubmitOperator(
+        task_id="ingest_products",
+        stage="ingest_products",
+        application_args=["--date", DAY],
+        outlets=[BRONZE_PRODUCTS],
+    )
 
     @task(retries=2)
     def materialize(view: str, build_task: str, data_interval_end: datetime | None = None, ti=None) -> dict:
@@ -115,7 +124,11 @@ def feature_pipeline() -> None:
         return result.to_dict() | {"openlineage": {"run_id": run.run_id, "job": run.name}}
 
     generate_demo_data() >> [ingest_events, ingest_customers]
-    ingest_by_source = {"bronze.events": ingest_events, "bronze.customers": ingest_customers}
+    ingest_by_source = {
+        "bronze.events": ingest_events,
+        "bronze.customers": ingest_customers,
+        "bronze.products": ingest_products,
+    }
     for view in VIEWS:
         suffix = view.name if view.version == 1 else f"{view.name}_v{view.version}"
         build = PitlakeSparkSubmitOperator(

@@ -1,4 +1,5 @@
-"""spark-submit entry point: the purchase-propensity label spine for an inclusive label-date range.
+"""spark-submit entry point: a use case's labels (the purchase-propensity spine, or the recommender's
+labelled candidates) for an inclusive label-date range.
 
 Days whose 7-day horizon is not yet fully observed in bronze (lateness window included) are
 skipped and listed in the result, never labelled from a partial horizon.
@@ -15,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--start", required=True, help="first label date, YYYY-MM-DD")
     parser.add_argument("--end", required=True, help="last label date (inclusive), YYYY-MM-DD")
+    parser.add_argument("--use-case", default="purchase_propensity", help="e.g. product_recommendations")
 
     def body(args, settings):
         from pitlake.core.errors import ConfigError
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         from pitlake.labels.build import build_labels
 
         spark = get_spark("build_labels")
-        result = build_labels(spark, settings, start, end)
+        result = build_labels(spark, settings, start, end, args.use_case)
         print(f"{result.table}: {result.rows} rows, {result.positives} positive, days {result.dates_labelled}")
         out = result.to_dict()
         from pitlake.core.openlineage import lineage, table_dataset

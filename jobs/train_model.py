@@ -24,11 +24,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(args, settings):
         from pitlake.core.openlineage import current
-        from pitlake.training.train import train
+        from pitlake.training.recommend import train_use_case
 
         airflow = job.json_arg(args.airflow, "--airflow", dict)
         validations = job.json_arg(args.validation_results, "--validation-results", list)
-        result = train(
+        result = train_use_case(
             settings,
             use_case=args.use_case,
             training_set_id=args.training_set_id,
@@ -41,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
             lineage_run=current(),
         )
         gate = "passed" if result.gate_passed else "failed: " + "; ".join(result.gate["reasons"])
+        metric = "ndcg_at_10" if "ndcg_at_10" in result.metrics else "roc_auc"
         print(
             f"{result.model_name} v{result.model_version} ({result.selected_model}) run {result.run_id}: "
-            f"ROC AUC {result.metrics['roc_auc']:.4f} (floor {result.quality_floor:.4f}); gate {gate}; "
+            f"{metric} {result.metrics[metric]:.4f} (floor {result.quality_floor:.4f}); gate {gate}; "
             f"aliases {result.aliases}"
         )
         out = result.to_dict() | {"gate_passed": result.gate_passed}

@@ -230,19 +230,15 @@ def table_rows(path: Path, *, drop: Collection[str]) -> list[tuple[tuple[str, An
 def feature_arrow_schema(view: Any) -> Any:
     """The pyarrow schema of ``features.<view>`` as the engine writes it (keys, times, features)."""
     import pyarrow as pa
-    from pitlake.features.definitions import SnapshotView
+    from pitlake.validation.suites.features import feature_types
 
+    arrow = {"bigint": pa.int64(), "int": pa.int32(), "double": pa.float64(), "string": pa.string(),
+             "boolean": pa.bool_(), "date": pa.date32()}  # fmt: skip
     ts = pa.timestamp("us", tz="UTC")
     fields = [pa.field(k, pa.string()) for k in view.keys]
     fields += [pa.field("feature_time", ts), pa.field("feature_date", pa.date32()), pa.field("computed_at", ts)]
-    for name in view.feature_names():
-        if isinstance(view, SnapshotView):
-            kind = pa.int32() if name == "tenure_days" else pa.string()
-        elif name.startswith(("count_", "days_since")):
-            kind = pa.int64() if name.startswith("count_") else pa.int32()
-        else:
-            kind = pa.float64()
-        fields.append(pa.field(name, kind))
+    types = feature_types(view)
+    fields += [pa.field(name, arrow[types[name]]) for name in view.feature_names()]
     return pa.schema(fields)
 
 

@@ -126,3 +126,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def catalog_api(repo_settings: settings_mod.Settings) -> Iterator[str]:
+    """The demo's product catalog API on 127.0.0.1 and a free port (a thread of this process), for jobs
+    and Airflow runs that pull the catalog: pass it as ``PITLAKE_CATALOG_API_URL``."""
+    from pitlake.core.processes import free_port
+    from pitlake.demo.catalog_api import running
+    from pitlake.demo.landing import demo_config
+
+    with running(demo_config(repo_settings), f"http://127.0.0.1:{free_port()}") as url:
+        yield url

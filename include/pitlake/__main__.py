@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     run_day = sub.add_parser("run-day", help="`airflow dags test` a DAG for the data interval of one day")
     run_day.add_argument("dag_id")
     run_day.add_argument("date")
-    sub.add_parser("catalog-api", help="serve the demo's product catalog API on PITLAKE_CATALOG_API_URL")
+    api = sub.add_parser("catalog-api", help="serve the demo's product catalog API on PITLAKE_CATALOG_API_URL")
+    api.add_argument("--host", help="bind address (default: the URL's host; 0.0.0.0 in a container)")
     eng = sub.add_parser("engine", help="the warm Spark engine (a Spark Connect server on 127.0.0.1)")
     eng.add_argument("action", choices=["start", "stop", "status", "restart", "run"],
                      help="run: in the foreground, as a container's main process")  # fmt: skip
@@ -107,7 +108,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         url = urlsplit(s.catalog_api_url)
         print(f"catalog API on {s.catalog_api_url} (GET /v1/products/changes, /v1/products/cursor; docs at /docs)")
-        serve(demo_config(s), url.hostname or "127.0.0.1", url.port or 80)
+        serve(demo_config(s), args.host or url.hostname or "127.0.0.1", url.port or 80)
     elif args.command == "demo":
         from pitlake.core.dates import parse_date
         from pitlake.demo.runner import run_demo

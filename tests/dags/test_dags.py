@@ -39,19 +39,27 @@ def test_feature_pipeline_covers_whole_days(dagbag):
     assert dag.max_active_runs == 1
     assert dag.doc_md and "data interval" in dag.doc_md
     assert {"pitlake", "features"} <= set(dag.tags)
+    views = ("customer_activity", "customer_profile", "product_popularity", "product_catalog",
+             "customer_category_affinity", "customer_product_interactions")  # fmt: skip
     assert set(dag.task_ids) == {
         "generate_demo_data",
         "ingest_events",
         "ingest_customers",
-        "build_customer_activity",
-        "build_customer_profile",
-        "materialize_customer_activity",
-        "materialize_customer_profile",
+        "ingest_products",
+        *(f"build_{v}" for v in views),
+        *(f"materialize_{v}" for v in views),
     }
-    assert dag.get_task("build_customer_activity").downstream_task_ids == {"materialize_customer_activity"}
-    assert dag.get_task("build_customer_profile").downstream_task_ids == {"materialize_customer_profile"}
-    assert dag.get_task("ingest_events").downstream_task_ids == {"build_customer_activity"}
+    for view in views:
+        assert dag.get_task(f"build_{view}").downstream_task_ids == {f"materialize_{view}"}
+    assert dag.get_task("ingest_events").downstream_task_ids == {
+        "build_customer_activity", "build_product_popularity", "build_customer_category_affinity",
+        "build_customer_product_interactions",
+    }  # fmt: skip
     assert dag.get_task("ingest_customers").downstream_task_ids == {"build_customer_profile"}
+    # The catalog comes from its API, not from the demo's landing files.
+    assert dag.get_task("ingest_products").downstream_task_ids == {"build_product_catalog"}
+    assert dag.get_task("ingest_products").upstream_task_ids == set()
+    assert [a.name for a in dag.get_task("ingest_products").outlets] == ["bronze.products"]
     build = dag.get_task("build_customer_activity")
     assert build.application == str(REPO_ROOT / "jobs" / "build_features.py")
     assert build.application_args == ["--view", "customer_activity:v1", "--date", DAY_TEMPLATE]
@@ -180,6 +188,28 @@ def _one_line_error(tmp_path, job: str, args: list[str], message: str) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+
+
+def test_the_recommender_trains_in_a_dag_of_its_own_on_its_five_feature_tables(dagbag):
+    dag = dagbag.dags["train_product_recommendations"]
+    assert set(dag.task_ids) == {"build_labels", "build_training_set", "train_and_register"}
+    condition = dag.timetable.asset_condition
+    assert type(condition).__name__ == "AssetAll"
+
+    def names(cond) -> set[str]:
+        return set().union(*(names(o) if hasattr(o, "objects") else {o.name} for o in cond.objects))
+
+    assert names(condition) == {
+        "features.customer_activity", "features.product_popularity", "features.product_catalog",
+        "features.customer_category_affinity", "features.customer_product_interactions",
+    }  # fmt: skip
+    assert dag.params["use_case"] == "product_recommendations"
+    assert dag.params.get_param("experiment").schema["enum"] == [""]
+    labels = dag.get_task("build_labels")
+    assert labels.application_args[:2] == ["--use-case", "{{ params.use_case }}"]
+    assert [a.name for a in labels.outlets] == ["labels.product_recommendations"]
+    outlets = [a.name for a in dag.get_task("build_training_set").outlets]
+    assert outlets == ["training_sets.product_recommendations"]
 
 
 def test_train_model_is_scheduled_on_the_feature_assets(dagbag):

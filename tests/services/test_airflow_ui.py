@@ -185,7 +185,7 @@ def _tail(path: Path, lines: int) -> str:
 
 
 @contextmanager
-def running_airflow(root: Path, jars_dir: Path, engine_url: str) -> Iterator[LocalAirflow]:
+def running_airflow(root: Path, jars_dir: Path, engine_url: str, catalog_api: str) -> Iterator[LocalAirflow]:
     """api-server and dag-processor on 127.0.0.1:<free port> for a fresh home under ``root``; the
     caller starts the scheduler (:meth:`LocalAirflow.start_scheduler`)."""
     from pitlake.airflow.local import airflow_env
@@ -204,6 +204,7 @@ def running_airflow(root: Path, jars_dir: Path, engine_url: str) -> Iterator[Loc
         "PITLAKE_DEMO": "1",
         "PITLAKE_DEMO_CUSTOMERS": CUSTOMERS,
         "PITLAKE_SPARK_REMOTE": engine_url,  # the run's shared engine
+        "PITLAKE_CATALOG_API_URL": catalog_api,  # the run's demo catalog API
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
@@ -248,8 +249,10 @@ def _settings_for(home: Path, load: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory: pytest.TempPathFactory, repo_settings: Any, engine_url: str) -> Iterator[LocalAirflow]:
-    with running_airflow(tmp_path_factory.mktemp("airflow"), repo_settings.jars_dir, engine_url) as af:
+def airflow(
+    tmp_path_factory: pytest.TempPathFactory, repo_settings: Any, engine_url: str, catalog_api: str
+) -> Iterator[LocalAirflow]:
+    with running_airflow(tmp_path_factory.mktemp("airflow"), repo_settings.jars_dir, engine_url, catalog_api) as af:
         yield af
 
 
@@ -485,6 +488,7 @@ def test_the_scheduler_runs_equal_the_library_build(
     request: pytest.FixtureRequest,
     spark: Any,
     repo_settings: Any,
+    catalog_api: str,
     tmp_path: Path,
 ) -> None:
     """The lake the backfill (and the UI's day after it) built equals the same days built in this
@@ -494,18 +498,21 @@ def test_the_scheduler_runs_equal_the_library_build(
     from pitlake.demo.landing import generate_range
     from pitlake.features import VIEWS
     from pitlake.features.engine import affected_start, build
-    from pitlake.ingest import ingest_customers, ingest_events
+    from pitlake.ingest import ingest_customers, ingest_events, ingest_products
 
     last = LAST
     if chromium is not None:
         request.getfixturevalue("ui_run")
         last = UI_DAY
-    reference = dataclasses.replace(repo_settings, home=tmp_path / "reference", demo_customers=int(CUSTOMERS))
+    reference = dataclasses.replace(
+        repo_settings, home=tmp_path / "reference", demo_customers=int(CUSTOMERS), catalog_api_url=catalog_api
+    )
     generate_range(reference, FIRST, last)
     days = list(day_range(FIRST, last))
     for day in days:
         ingest_events(spark, reference, day)
         ingest_customers(spark, reference, day)
+        ingest_products(spark, reference, day)
     # Each view in one range build over every feature day the daily runs touched (late events reach
     # back up to 2 days, inside the 3-day lateness window, so the daily runs rebuilt each such day).
     for view in VIEWS:
@@ -515,7 +522,7 @@ def test_the_scheduler_runs_equal_the_library_build(
     lake = airflow.home / "lake"
     ingest_dates = set(DeltaTable(str(lake / "bronze" / "events")).to_pandas(columns=["ingest_date"])["ingest_date"])
     assert ingest_dates == set(days)
-    for table in ("bronze/events", "bronze/customers", "features/customer_activity", "features/customer_profile"):
+    for table in ("bronze/events", "bronze/customers", "bronze/products", *(v.table.replace(".", "/") for v in VIEWS)):
         ours, theirs = (
             table_rows(lake / table, drop=WRITE_METADATA),
             table_rows(reference.lake / table, drop=WRITE_METADATA),

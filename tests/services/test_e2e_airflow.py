@@ -17,12 +17,13 @@ from tests.services.processes import new_home, run_pitlake
 pytestmark = pytest.mark.slow
 
 
-def test_a_missing_day_stops_feature_pipeline_at_the_bronze_gate(tmp_path_factory, repo_settings, engine_url):
+def test_a_missing_day_stops_feature_pipeline_at_the_bronze_gate(tmp_path_factory, repo_settings, engine_url,
+                                                                  catalog_api):  # fmt: skip
     """Landing files for D that hold only late events: bronze has nothing for D, the freshness
     check of the bronze.events gate fails, and build_customer_activity never runs."""
     home = new_home(tmp_path_factory.mktemp("e2e-gate"), repo_settings.jars_dir)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PITLAKE_HOME": str(home), "PITLAKE_DEMO": "0", "HOME": str(home),
-           "PITLAKE_SPARK_REMOTE": engine_url}  # fmt: skip
+           "PITLAKE_SPARK_REMOTE": engine_url, "PITLAKE_CATALOG_API_URL": catalog_api}  # fmt: skip
     day = home / "landing" / "events" / "date=2026-01-05"
     day.mkdir(parents=True)
     (day / "part-0000.jsonl").write_text(

@@ -157,6 +157,11 @@ def check_day_results(home: Path, results: dict[str, dict[str, Any]]) -> None:
     customers = DeltaTable(str(home / "lake" / "bronze" / "customers"))
     assert customers.to_pyarrow_dataset().count_rows() == results["ingest_customers"]["accepted"]
     assert (home / "lake" / "quarantine" / "events" / "_delta_log").is_dir()
+    # The catalog came from the demo API: the day's pull landed, and every change is a version or quarantined.
+    products = results["ingest_products"]
+    assert products["accepted"] > 0 and products["source"]["records"] == products["rows_read"]
+    assert products["rows_read"] == products["accepted"] + products["quarantined"] + products["duplicates_dropped"]
+    assert DeltaTable(str(home / "lake" / "bronze" / "products")).version() == products["delta_version"]
     assert (home / "landing" / "events" / f"date={DAY}" / "part-0000.jsonl").exists()
     for view in ("customer_activity", "customer_profile"):
         built = results[f"build_{view}"]
@@ -202,11 +207,11 @@ def check_lineage(home: Path, results: dict[str, Any]) -> None:
 
 
 def test_feature_pipeline_on_a_standalone_cluster_equals_local_mode(
-    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory, repo_settings: Settings, spark: Any
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory, repo_settings: Settings, spark: Any, catalog_api: str
 ) -> None:
     from pitlake.features import VIEWS
     from pitlake.features.engine import affected_start, build
-    from pitlake.ingest import ingest_customers, ingest_events
+    from pitlake.ingest import ingest_customers, ingest_events, ingest_products
 
     home = new_home(tmp_path_factory.mktemp("cluster-run"), repo_settings.jars_dir)
     env = {
@@ -215,6 +220,7 @@ def test_feature_pipeline_on_a_standalone_cluster_equals_local_mode(
         "PITLAKE_HOME": str(home),
         "PITLAKE_DEMO_CUSTOMERS": CUSTOMERS,
         "PITLAKE_DEFECT_RATE": "0.05",
+        "PITLAKE_CATALOG_API_URL": catalog_api,
         # The only change from a laptop run: the spark_default connection names the cluster's master.
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": cluster.url}),
         # The driver (spark-submit, client mode) must be reachable by the executor on 127.0.0.1.
@@ -234,7 +240,8 @@ def test_feature_pipeline_on_a_standalone_cluster_equals_local_mode(
     status = cluster.status()
     completed = status["completedapps"]
     names = sorted(app["name"] for app in completed)
-    expected = sorted(["ingest_events", "ingest_customers", *(f"build_features[{view.name}]" for view in VIEWS)])
+    ingests = ["ingest_events", "ingest_customers", "ingest_products"]
+    expected = sorted([*ingests, *(f"build_features[{view.name}]" for view in VIEWS)])
     assert names == expected, json.dumps(completed, indent=1)[:3000]
     assert all(app["state"] == "FINISHED" for app in completed), completed
     assert status["activeapps"] == []
@@ -243,21 +250,24 @@ def test_feature_pipeline_on_a_standalone_cluster_equals_local_mode(
     assert sorted(p.name for p in work.glob("app-*")) == sorted(app["id"] for app in completed)
     assert all(list((work / app["id"]).glob("*/stderr")) for app in completed)
     results = {p.name.split(".")[0]: json.loads(p.read_text()) for p in (home / "runs" / "airflow").rglob("*.json")}
-    assert set(results) == {"ingest_events", "ingest_customers", *(f"build_{v.name}" for v in VIEWS)}
+    assert set(results) == {*ingests, *(f"build_{v.name}" for v in VIEWS)}
     check_day_results(home, results)
     check_lineage(home, results)
 
     # The same day in local mode, from the same landing files, in another PITLAKE_HOME.
     local_home = tmp_path_factory.mktemp("local-run") / "home"
     shutil.copytree(home / "landing", local_home / "landing")
-    local = dataclasses.replace(repo_settings, home=local_home, demo_customers=int(CUSTOMERS), defect_rate=0.05)
+    local = dataclasses.replace(repo_settings, home=local_home, demo_customers=int(CUSTOMERS), defect_rate=0.05,
+                                catalog_api_url=catalog_api)  # fmt: skip
     day = date.fromisoformat(DAY)
     ingest_events(spark, local, day)
     ingest_customers(spark, local, day)
+    ingest_products(spark, local, day)
     for view in VIEWS:
         build(spark, local, view, affected_start(spark, local, view, day), day)
 
-    tables = ["bronze.events", "bronze.customers", "quarantine.events", "quarantine.customers"]
+    tables = ["bronze.events", "bronze.customers", "bronze.products", "quarantine.events", "quarantine.customers",
+              "quarantine.products"]  # fmt: skip
     tables += [view.table for view in VIEWS] + [f"{view.table}_daily" for view in VIEWS]
     compared = {}
     for table in tables:

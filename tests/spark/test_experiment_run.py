@@ -124,7 +124,8 @@ def test_the_train_model_task_runs_the_experiment_its_param_names(home, tmp_path
     config.write_text(CONFIG)
     monkeypatch.setenv("PITLAKE_HOME", str(home.home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", str(home.mlflow_tracking_uri))
-    dag = runpy.run_path(str(REPO_ROOT / "dags" / "train_model.py"))["train_model"]()
+    factory = runpy.run_path(str(REPO_ROOT / "dags" / "train_model.py"))["training_dag"]
+    dag = factory("train_model", "purchase_propensity")
     pulled = {"build_training_set": {"training_set_id": "dagrun", "validation": [], "openlineage": {"run_id": "r1"}},
               "build_labels": {"validation": [], "source_version": 3}}  # fmt: skip
     ti = SimpleNamespace(task_id="train_and_register", xcom_pull=lambda task_ids: pulled[task_ids])

@@ -368,6 +368,16 @@ def test_serving_reads_the_redis_store_the_materialize_tasks_write(services: dic
     assert services["serving"]["command"] == ["python", "-m", "pitlake", "serve", "--host", "0.0.0.0", "--port", "8000"]
 
 
+def test_ingest_products_pulls_from_the_catalog_api_service(services: dict[str, dict[str, Any]]) -> None:
+    api = services["catalog-api"]
+    assert api["command"] == ["python", "-m", "pitlake", "catalog-api", "--host", "0.0.0.0"]
+    assert not api.get("ports"), "the catalog API stays inside the compose network"
+    for name in ("airflow-scheduler", "airflow-apiserver"):
+        url = urlsplit(_environment(services[name])["PITLAKE_CATALOG_API_URL"])
+        assert (url.hostname, url.port) == ("catalog-api", 8765)
+    assert urlsplit(_environment(api)["PITLAKE_CATALOG_API_URL"]).port == 8765
+
+
 def test_the_secrets_check_refuses_the_example_values_and_accepts_real_ones() -> None:
     from cryptography.fernet import Fernet
     from pitlake.airflow.secrets_check import problems

@@ -12,5 +12,4 @@ def table_asset(table: str) -> Asset:
 
 BRONZE_EVENTS = table_asset("bronze.events")
 BRONZE_CUSTOMERS = table_asset("bronze.customers")
-CUSTOMER_ACTIVITY = table_asset("features.customer_activity")
-CUSTOMER_PROFILE = table_asset("features.customer_profile")
+BRONZE_PRODUCTS = table_asset("bronze.products")

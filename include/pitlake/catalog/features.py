@@ -86,9 +86,12 @@ def describe(view: FeatureView) -> list[Feature]:
             add(name, "Computed by the view's transform from the aggregates above.")
     elif isinstance(view, SnapshotView):
         for attr in view.attributes:
-            add(attr, f"The customer's {attr} in {view.source}, as known just before feature_time.")
+            add(attr, f"The {view.entity.name}'s {attr} in {view.source}, as known just before feature_time.")
         for days_since in view.days_since:
             add(days_since.name, f"Whole days from {days_since.column} to the feature date.")
+        for band in view.bands:
+            edges = ", ".join(f"{e:g}" for e in band.edges)
+            add(band.name, f"The band of {band.column}: 0 below {band.edges[0]:g}, one more at each edge ({edges}).")
     return out
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -157,3 +158,44 @@ def serve(cfg: DemoConfig, host: str, port: int) -> None:
     import uvicorn
 
     uvicorn.run(create_app(cfg), host=host, port=port, log_level="warning")
+
+
+def answering(url: str, timeout_s: float = 2.0) -> bool:
+    """Whether a catalog API answers at ``url`` now."""
+    import httpx
+
+    try:
+        return httpx.get(
+            f"{url}/v1/products/cursor", params={"at": "2026-01-01T00:00:00Z"}, timeout=timeout_s
+        ).is_success
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def running(cfg: DemoConfig, url: str, faults: Faults | None = None) -> Iterator[str]:
+    """The API on ``url`` (127.0.0.1 and a port) for the block, in a thread of this process; when one already
+    answers there (``make catalog-api``, compose), that one is used and left running. Yields ``url``."""
+    from urllib.parse import urlsplit
+
+    import uvicorn
+
+    if faults is None and answering(url):
+        yield url
+        return
+    parts = urlsplit(url)
+    config = uvicorn.Config(create_app(cfg, faults), host=parts.hostname or "127.0.0.1", port=parts.port or 80,
+                            log_level="warning")  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="catalog-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the demo catalog API did not start on {url}: is the port taken?")
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -38,6 +38,7 @@ CUSTOMER_DEFECTS = ("malformed_json", "missing_customer_id", "unknown_loyalty_ti
 # Weekly seasonality, Monday first: weekends are busier.
 WEEKDAY_FACTOR = (0.9, 0.85, 0.9, 0.95, 1.05, 1.25, 1.2)
 LINES_PER_FILE = 200_000
+TRUTH_PRODUCTS = 10  # products per customer and day in the ground truth of what a purchase buys
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ def generate_events(cfg: DemoConfig, day: date) -> tuple[list[str], dict[str, in
     records = [r for r in records if str(r["event_time"]) < iso_instant(next_midnight)]
     lines = [json.dumps(r, separators=(",", ":")) for r in records]
     lines, defects = _inject_event_defects(cfg, day, rng, records, lines)
-    # Ground truth: the expected number of purchases per customer on this day (evaluation only).
+    # Ground truth: the expected number of purchases per customer on this day, and the products a
+    # purchase of theirs goes to, most likely first (the TRUTH_PRODUCTS likeliest; evaluation only).
     expected = traits["activity"] * season * traits["propensity"]
     truth = [
         {
@@ -146,10 +148,17 @@ def generate_events(cfg: DemoConfig, day: date) -> tuple[list[str], dict[str, in
             "date": day.isoformat(),
             "propensity": float(traits["propensity"][i]),
             "expected_purchases": round(float(expected[i]), 6),
+            "products": _likeliest(products.purchase_probabilities(i, int(traits["favourite"][i]))),
         }
         for i in range(n)
     ]
     return lines, defects, truth
+
+
+def _likeliest(probabilities: dict[str, float]) -> list[list[object]]:
+    """The :data:`TRUTH_PRODUCTS` likeliest products as ``[product_id, probability]``, likeliest first."""
+    ranked = sorted(probabilities.items(), key=lambda kv: (-kv[1], kv[0]))[:TRUTH_PRODUCTS]
+    return [[pid, round(q, 6)] for pid, q in ranked]
 
 
 def _event(

@@ -31,7 +31,7 @@ def bootstrap_history(settings: Settings, start: date, end: date) -> None:
     from pitlake.demo.landing import generate_range
     from pitlake.features import VIEWS
     from pitlake.features.engine import build
-    from pitlake.ingest import ingest_customers, ingest_events
+    from pitlake.ingest import ingest_customers, ingest_events, ingest_products
 
     # A JVM of its own for the history: one long session of many small jobs, where the engine's
     # per-call overhead (each action's plan re-analysed on the server) makes a day slower than in a
@@ -41,7 +41,9 @@ def bootstrap_history(settings: Settings, start: date, end: date) -> None:
     for day in day_range(start, end):
         events = ingest_events(spark, settings, day)
         customers = ingest_customers(spark, settings, day)
-        print(f"  history {day}: {events.accepted} events, {customers.accepted} profile changes", flush=True)
+        products = ingest_products(spark, settings, day)  # from the catalog API, which run_demo serves
+        print(f"  history {day}: {events.accepted} events, {customers.accepted} profile changes, "
+              f"{products.accepted} catalog changes", flush=True)  # fmt: skip
     for view in VIEWS:
         result = build(spark, settings, view, start, end)
         # The same record build_features writes: lineage derives the bronze versions behind each day from it.
@@ -61,11 +63,21 @@ def _run_airflow_on_engine(args: Sequence[str], settings: Settings, check: bool 
 def run_demo(
     settings: Settings, start: date, days: int, airflow_days: int = 2, experiment: str | None = "hgb_search"
 ) -> int:
-    """``make demo``: history in-process, then ``airflow dags test`` for the last days and ``train_model``,
-    then ``experiment`` (a config in ``conf/experiments``, None to skip) on the same training set.
+    """``make demo``: history in-process, then ``airflow dags test`` for the last days, ``train_model`` and
+    ``train_product_recommendations``, then ``experiment`` (a config in ``conf/experiments``, None to skip)
+    on ``train_model``'s training set. The demo's catalog API serves the product changes throughout
+    (on ``PITLAKE_CATALOG_API_URL``; one already answering there is used).
 
     Prints where the time went at the end, and writes it to ``runs/demo_timings.json``.
     """
+    from pitlake.demo import catalog_api
+    from pitlake.demo.landing import demo_config
+
+    with catalog_api.running(demo_config(settings), settings.catalog_api_url):
+        return _run_demo(settings, start, days, airflow_days, experiment)
+
+
+def _run_demo(settings: Settings, start: date, days: int, airflow_days: int, experiment: str | None) -> int:
     import time
 
     from pitlake.summary import print_demo_summary
@@ -111,6 +123,17 @@ def run_demo(
     )
     if code != 0:
         print(f"train_model failed: see the task log above (exit {code})")
+        return code
+    print(f"== airflow dags test train_product_recommendations (the recommender) as of {end} ==", flush=True)
+    code = timed(
+        "train_product_recommendations (airflow dags test)",
+        _run_airflow_on_engine,
+        ["dags", "test", "train_product_recommendations", logical],
+        settings,
+        False,
+    )
+    if code != 0:
+        print(f"train_product_recommendations failed: see the task log above (exit {code})")
         return code
     if experiment:
         from pitlake.training.experiment_run import run_experiment, summary_line

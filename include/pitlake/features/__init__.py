@@ -10,6 +10,7 @@ from pitlake.features.customer import customer_activity_v1, customer_profile_v1
 from pitlake.features.definitions import (
     AggregateView,
     Aggregation,
+    Band,
     DaysSince,
     Entity,
     FeatureDefinitionError,
@@ -17,13 +18,27 @@ from pitlake.features.definitions import (
     Ratio,
     SnapshotView,
 )
+from pitlake.features.product import (
+    customer_category_affinity_v1,
+    customer_product_interactions_v1,
+    product_catalog_v1,
+    product_popularity_v1,
+)
 
-VIEWS: tuple[FeatureView, ...] = (customer_activity_v1, customer_profile_v1)
+VIEWS: tuple[FeatureView, ...] = (
+    customer_activity_v1,
+    customer_profile_v1,
+    product_popularity_v1,
+    product_catalog_v1,
+    customer_category_affinity_v1,
+    customer_product_interactions_v1,
+)
 
 __all__ = [
     "VIEWS",
     "AggregateView",
     "Aggregation",
+    "Band",
     "DaysSince",
     "Entity",
     "FeatureDefinitionError",

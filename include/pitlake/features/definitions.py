@@ -5,7 +5,8 @@ Two kinds of view cover the offline store:
 * :class:`AggregateView`: windowed aggregations over an event table (``bronze.events``). The
   engine rolls one day of events into per-entity partial aggregates and composes windows from
   them (see :mod:`pitlake.features.engine`); the definition only says *what*.
-* :class:`SnapshotView`: attributes of an SCD2 table (``bronze.customers``) as of ``feature_time``.
+* :class:`SnapshotView`: attributes of an SCD2 table (``bronze.customers``, ``bronze.products``) as of
+  ``feature_time``, with whole days since a date and bands of a numeric column.
 
 Names follow DESIGN.md: ``<function>_<measure>_<window>`` (``count_purchases_7d``) and
 ``days_since_last_<measure>``. A window is a whole number of days, written ``"7d"``.
@@ -201,11 +202,22 @@ class DaysSince:
 
 
 @dataclass(frozen=True)
+class Band:
+    """The band of a numeric column: 0 below ``edges[0]``, *i* in ``[edges[i-1], edges[i])``, ``len(edges)``
+    from the last edge up; null when the column is null (e.g. a price band)."""
+
+    name: str
+    column: str
+    edges: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class SnapshotView(FeatureView):
     """Attributes of an SCD2 source (``valid_from``/``valid_to``) as known just before ``feature_time``."""
 
     attributes: tuple[str, ...] = ()
     days_since: tuple[DaysSince, ...] = ()
+    bands: tuple[Band, ...] = ()
     valid_from: str = "valid_from"
     valid_to: str = "valid_to"
 
@@ -213,7 +225,7 @@ class SnapshotView(FeatureView):
         self.validate()
 
     def feature_names(self) -> list[str]:
-        return list(self.attributes) + [d.name for d in self.days_since]
+        return list(self.attributes) + [d.name for d in self.days_since] + [b.name for b in self.bands]
 
     def validate(self) -> None:
         columns = SOURCES.get(self.source)
@@ -231,6 +243,11 @@ class SnapshotView(FeatureView):
         for ds in self.days_since:
             if columns.get(ds.column) not in ("date", "timestamp"):
                 raise self._fail(f"days_since ({ds.name})", f"{ds.column!r} is not a date column of {self.source}")
+        for band in self.bands:
+            if columns.get(band.column) not in NUMERIC_TYPES:
+                raise self._fail(f"bands ({band.name})", f"{band.column!r} is not a numeric column of {self.source}")
+            if not band.edges or list(band.edges) != sorted(set(band.edges)):
+                raise self._fail(f"bands ({band.name})", f"edges must be strictly increasing, got {band.edges}")
         names = self.feature_names()
         if len(set(names)) != len(names):
             dup = next(n for n in names if names.count(n) > 1)

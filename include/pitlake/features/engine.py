@@ -16,6 +16,9 @@
 A daily run therefore reads one day of bronze, W days of rollups and one feature day: its
 cost does not grow with the length of history.
 
+**Null keys**: a source row with a null key column (an event of a feed older than ``product_id``)
+belongs to no entity of the view: the rollup leaves it out, and so does the all-history state.
+
 **Which entities get a row on day D**: every entity with at least one event in the largest
 window, plus every entity with all-history state (e.g. that ever purchased). An entity without a
 row had no activity: its counts are 0 and its ``days_since_last_*`` null. Counts and sums are 0
@@ -48,6 +51,7 @@ from pitlake.core.dates import day_range, day_start, utc_now
 from pitlake.core.errors import InputError
 from pitlake.core.settings import Settings
 from pitlake.features.definitions import AggregateView, Aggregation, FeatureView, SnapshotView
+from pitlake.sources.schemas import SPARSE_SOURCES
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -125,13 +129,18 @@ def state_column(agg: Aggregation) -> str:
 
 
 def _check_source_covers(spark: SparkSession, path: str, table: str, end: date, job: str) -> int:
-    """The source's latest version, after checking it was ingested up to ``end``."""
+    """The source's latest version, after checking it was ingested up to ``end`` (a source in
+    :data:`~pitlake.sources.schemas.SPARSE_SOURCES`, which may change nothing for days, only that it has rows)."""
     from pyspark.sql import functions as F
 
     if not delta_io.table_exists(spark, path):
         raise InputError(f"{table} does not exist yet at {path}: run {job} for the first days before building features")
     version = delta_io.latest_version(spark, path)
     latest = delta_io.read(spark, path, version).agg(F.max("ingest_date")).first()[0]  # type: ignore[index]
+    if latest is not None and table in SPARSE_SOURCES:
+        if latest < end:
+            log.info("%s: no change ingested after %s; its versions as of then stand", table, latest)
+        return version
     if latest is None or latest < end:
         raise InputError(
             f"{table} has no data for {end.isoformat()} (latest ingested day: {latest}): "
@@ -212,6 +221,7 @@ def _build_aggregate(
     rollup_start = start if continues else start - timedelta(days=view.max_window_days - 1)
 
     # Stage 1: one pass over bronze for the whole range, one commit.
+    bronze_all = bronze_all.where(_keys_present(keys))
     bronze = bronze_all.where(F.col("event_date").between(F.lit(rollup_start), F.lit(end)))
     partials = rollup_columns(view)
     rollups = bronze.groupBy(*keys, "event_date").agg(*[c.alias(n) for n, c in partials.items()])
@@ -251,6 +261,16 @@ def _build_aggregate(
     )
     log.info("built %s %s..%s: %s", view.table, start, end, rows_by_date)
     return result
+
+
+def _keys_present(keys: list[str]) -> Column:
+    """Rows whose every key column has a value: a null key names no entity."""
+    from pyspark.sql import functions as F
+
+    cond = F.lit(True)
+    for key in keys:
+        cond = cond & F.col(key).isNotNull()
+    return cond
 
 
 def _feature_day_built(spark: SparkSession, table_path: str, day: date) -> bool:
@@ -371,6 +391,16 @@ def _previous_state(
     return earlier.groupBy(*keys).agg(*lasts).where(not_null)
 
 
+def _band(value: Column, edges: tuple[float, ...]) -> Column:
+    """0 below ``edges[0]``, i in ``[edges[i-1], edges[i])``, ``len(edges)`` from the last edge; null stays null."""
+    from pyspark.sql import functions as F
+
+    out = F.lit(0)
+    for i, edge in enumerate(edges):
+        out = F.when(value >= F.lit(edge), F.lit(i + 1)).otherwise(out)
+    return F.when(value.isNull(), F.lit(None)).otherwise(out).cast("int")
+
+
 def _build_snapshot(
     spark: SparkSession, settings: Settings, view: SnapshotView, days: list[date], computed_at: datetime
 ) -> BuildResult:
@@ -378,7 +408,8 @@ def _build_snapshot(
 
     start, end = days[0], days[-1]
     source_path = settings.table_path(view.source)
-    source_version = _check_source_covers(spark, source_path, view.source, end, "ingest_customers")
+    job = "ingest_" + view.source.split(".")[-1]
+    source_version = _check_source_covers(spark, source_path, view.source, end, job)
     keys = list(view.keys)
     versions = delta_io.read(spark, source_path, source_version)
     calendar = spark.createDataFrame(
@@ -399,6 +430,7 @@ def _build_snapshot(
             F.datediff(F.col("feature_date"), F.to_date(F.col(d.column))).cast("int").alias(d.name)
             for d in view.days_since
         ],
+        *[_band(F.col(b.column), b.edges).alias(b.name) for b in view.bands],
     )
     table_path = settings.table_path(view.table)
     version = delta_io.replace_where(

@@ -12,11 +12,15 @@
    latest ingested day minus the lateness window (events may still arrive that late). Days
    past it are skipped and reported, never labelled from a partial horizon.
 4. A run replaces exactly its ``label_date`` range; the bronze version it read is returned.
+
+``product_recommendations`` (``labels.product_recommendations``, :mod:`pitlake.labels.recommendations`):
+the same queries and horizon, one row per candidate product; steps 3 and 4 apply to it alike.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,6 +29,8 @@ from pitlake.core import delta_io
 from pitlake.core.dates import day_range, day_start
 from pitlake.core.errors import InputError
 from pitlake.core.settings import Settings
+from pitlake.labels.recommendations import COLUMNS as RECOMMENDATION_COLUMNS
+from pitlake.labels.recommendations import RECOMMENDATION_LABELS, recommendation_labels
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -86,8 +92,33 @@ def purchase_labels(bronze: DataFrame, start: date, end: date, horizon: timedelt
     )
 
 
-def build_labels(spark: SparkSession, settings: Settings, start: date, end: date) -> LabelResult:
+@dataclass(frozen=True)
+class LabelSpec:
+    """How a use case's label table is made from bronze events: the table, the function, its columns."""
+
+    table: str
+    make: Callable[[DataFrame, date, date], DataFrame]
+    columns: tuple[str, ...]
+
+
+LABEL_SPECS: dict[str, LabelSpec] = {
+    "purchase_propensity": LabelSpec(
+        LABELS_TABLE, purchase_labels, ("customer_id", "label_time", "label_date", "label")
+    ),
+    "product_recommendations": LabelSpec(
+        RECOMMENDATION_LABELS, lambda b, s, e: recommendation_labels(b, s, e, HORIZON), RECOMMENDATION_COLUMNS
+    ),
+}
+
+
+def build_labels(
+    spark: SparkSession, settings: Settings, start: date, end: date, use_case: str = "purchase_propensity"
+) -> LabelResult:
     from pyspark.sql import functions as F
+
+    if use_case not in LABEL_SPECS:
+        raise InputError(f"no labels for use case {use_case!r}; known: {', '.join(sorted(LABEL_SPECS))}")
+    spec = LABEL_SPECS[use_case]
 
     days = list(day_range(start, end))
     path = settings.table_path("bronze.events")
@@ -104,12 +135,12 @@ def build_labels(spark: SparkSession, settings: Settings, start: date, end: date
         log.warning("labels: %s..%s not labelled: their 7-day horizon is observed only until %s", skipped[0],
                     skipped[-1], until)  # fmt: skip
     if not ok:
-        return LabelResult(LABELS_TABLE, [], [d.isoformat() for d in skipped], until.isoformat(), 0, 0, None,
+        return LabelResult(spec.table, [], [d.isoformat() for d in skipped], until.isoformat(), 0, 0, None,
                            "bronze.events", version)  # fmt: skip
-    labels = purchase_labels(bronze, ok[0], ok[-1])
-    out = settings.table_path(LABELS_TABLE)
+    labels = spec.make(bronze, ok[0], ok[-1])
+    out = settings.table_path(spec.table)
     committed = delta_io.replace_where(
-        labels.select("customer_id", "label_time", "label_date", "label"),
+        labels.select(*spec.columns),
         out,
         f"label_date >= '{ok[0]}' AND label_date <= '{ok[-1]}'",
         ["label_date"],
@@ -122,7 +153,7 @@ def build_labels(spark: SparkSession, settings: Settings, start: date, end: date
     )
     assert stats is not None
     return LabelResult(
-        table=LABELS_TABLE,
+        table=spec.table,
         dates_labelled=[d.isoformat() for d in ok],
         dates_skipped_unobserved=[d.isoformat() for d in skipped],
         observed_until=until.isoformat(),

@@ -157,6 +157,12 @@ def _purpose(manifest: lineage.LineageManifest, use_case: UseCase | None) -> str
     if use_case is None:
         return f"Predicts the label of use case `{manifest.training_set.use_case}` (not defined in this pitlake)."
     keys = ", ".join(f"`{k}`" for k in use_case.keys)
+    if use_case.task == "ranking":
+        query = ", ".join(f"`{k}`" for k in use_case.query)
+        return (
+            f"Ranks candidates ({keys}) per query ({query}) by the chance of `{use_case.label_column}`: "
+            f"*{use_case.description}* (use case `{use_case.name}`)."
+        )
     return (
         f"Predicts `{use_case.label_column}` per {keys} at `{use_case.spine_time}`: *{use_case.description}* "
         f"(use case `{use_case.name}`)."
@@ -193,9 +199,16 @@ def _status(version: int, aliases: Mapping[str, int], move: Mapping[str, Any] | 
     return text + ("; also " + ", ".join(f"`{a}`" for a in others) if others else "") + "."
 
 
+RANKING_LABELS = {"ndcg_at_10": "NDCG@10"}
+RANKING_ROWS = (("NDCG@10", "ndcg_at_10"), ("Precision@10", "precision_at_10"), ("Recall@10", "recall_at_10"),
+                ("coverage@10", "coverage_at_10"))  # fmt: skip
+
+
 def _gate(gate: Mapping[str, str]) -> str:
     if not gate.get("gate.outcome"):
         return "never gated (registered outside `train`)."
+    if gate.get("gate.metric"):
+        return _ranking_gate(gate, gate["gate.metric"])
     roc, pr, floor = _fmt(gate, "gate.roc_auc"), _fmt(gate, "gate.pr_auc"), _fmt(gate, "gate.quality_floor")
     champ = gate.get("gate.champion_version", "none")
     c_roc, c_pr = _fmt(gate, "gate.champion_roc_auc"), _fmt(gate, "gate.champion_pr_auc")
@@ -223,6 +236,26 @@ def _gate(gate: Mapping[str, str]) -> str:
     return f"failed on {when} → kept as challenger ({kept}), because {'; '.join(why) or 'of a failed check'}."
 
 
+def _ranking_gate(gate: Mapping[str, str], metric: str) -> str:
+    """A ranking model's gate (pitlake.registry.ranking_gate): its metric against the baseline and the champion."""
+    label = RANKING_LABELS.get(metric, metric)
+    value, floor = _fmt(gate, f"gate.{metric}"), _fmt(gate, "gate.quality_floor")
+    champ, rescored = gate.get("gate.champion_version", "none"), _fmt(gate, f"gate.champion_{metric}")
+    when = _when(gate.get("gate.decided_at"))
+    if gate["gate.outcome"] == "passed":
+        checks = [f"{label} {value} ≥ floor {floor} ({gate.get('gate.floor_source', 'floor')})"]
+        if rescored != "–":
+            checks.append(
+                f"beats v{champ}'s {rescored} on the same queries by ≥ {_g(_number(gate.get('gate.margin')))}"
+            )
+        checks.append("no leakage suspected")
+        replacing = f", replacing v{champ}" if champ != "none" else ""
+        return f"passed on {when} → promoted to champion{replacing}: {'; '.join(checks)}."
+    why = [_clip(r) for r in gate.get("gate.reasons", "").split(" | ") if r]
+    kept = f"v{champ} stayed champion" if champ != "none" else "there was no champion"
+    return f"failed on {when} → kept as challenger ({kept}), because {'; '.join(why) or 'of a failed check'}."
+
+
 def _data(manifest: lineage.LineageManifest) -> str:
     ts = manifest.training_set
     positives = f", {ts.positives:,} positive" if ts.positives is not None else ""
@@ -246,6 +279,8 @@ def _model(manifest: lineage.LineageManifest) -> str:
     commit = f"; commit `{code.git_commit[:8]}`" if code.git_commit else ""
     commit += " with uncommitted changes" if code.git_commit and code.git_dirty else ""
     best = f" (best of {len(t.candidates)} by evaluation ROC AUC)" if len(t.candidates) > 1 else ""
+    if t.threshold_method.startswith("ranking"):  # a ranker (pitlake.training.recommend), beside its baseline
+        best = f" (a ranker against the `{t.candidates[0]}` baseline; {t.threshold_method})"
     e = manifest.experiment
     if e is not None:  # chosen by an experiment: by its folds' mean score, never by the evaluation rows
         best = (
@@ -261,6 +296,8 @@ def _model(manifest: lineage.LineageManifest) -> str:
 
 def _table(version: int, metrics: Mapping[str, float], gate: Mapping[str, str]) -> list[str]:
     """Metric | this version | the champion it was gated against (re-scored on the same rows) | ceiling | floor."""
+    if gate.get("gate.metric") or "ndcg_at_10" in metrics:
+        return _ranking_table(version, metrics, gate)
     rescored = _number(gate.get("gate.champion_roc_auc")) is not None
     floor = metrics.get("quality_floor", _number(gate.get("gate.quality_floor")))
     source = gate.get("gate.floor_source", "ground_truth")
@@ -276,6 +313,21 @@ def _table(version: int, metrics: Mapping[str, float], gate: Mapping[str, str]) 
         rows.append(["log loss", _cell(metrics["log_loss"]), "–", "–", "–"])
     if not rescored:
         rows = [[row[0], row[1], *row[3:]] for row in rows]
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    return ["| " + " | ".join(row) + " |" for row in (header, align, *rows)]
+
+
+def _ranking_table(version: int, metrics: Mapping[str, float], gate: Mapping[str, str]) -> list[str]:
+    """Metric | this version | the champion (re-scored, the gate's metric) | popularity baseline | ceiling."""
+    metric = gate.get("gate.metric", "ndcg_at_10")
+    rescored = _number(gate.get(f"gate.champion_{metric}")) is not None
+    champion = [f"v{gate.get('gate.champion_version')} (champion at the gate, same queries)"] if rescored else []
+    header = ["metric", f"v{version}", *champion, "popularity baseline", "ground-truth ceiling"]
+    rows = []
+    for label, key in RANKING_ROWS:
+        c = [_fmt(gate, f"gate.champion_{key}") if key == metric else "–"] if rescored else []
+        rows.append([label, _cell(metrics.get(key)), *c, _cell(metrics.get(f"baseline_{key}")),
+                     _cell(metrics.get(f"ceiling_{key}"))])  # fmt: skip
     align = ["---"] + ["---:"] * (len(header) - 1)
     return ["| " + " | ".join(row) + " |" for row in (header, align, *rows)]
 

@@ -21,7 +21,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -118,10 +118,20 @@ def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags:
 
 def rescore(client: MlflowClient, name: str, version: int, x: pd.DataFrame, y: np.ndarray) -> tuple[float, float] | str:
     """(ROC AUC, PR AUC) of version ``version`` on rows ``x``, or why it cannot be scored on them."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    scores = version_scores(name, version, x)
+    if isinstance(scores, str):
+        return scores
+    return float(roc_auc_score(y, scores)), float(average_precision_score(y, scores))
+
+
+def version_scores(name: str, version: int, x: pd.DataFrame) -> np.ndarray | str:
+    """Version ``version``'s positive-class scores of rows ``x`` (the columns its signature names), or why
+    it cannot score them."""
     import mlflow.sklearn
     from mlflow.exceptions import MlflowException
     from mlflow.models import get_model_info
-    from sklearn.metrics import average_precision_score, roc_auc_score
 
     uri = f"models:/{name}/{version}"
     try:
@@ -135,7 +145,7 @@ def rescore(client: MlflowClient, name: str, version: int, x: pd.DataFrame, y: n
     except (MlflowException, OSError, ValueError, KeyError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         return f"champion v{version} cannot be re-scored on this evaluation snapshot: {first}"
-    return float(roc_auc_score(y, scores)), float(average_precision_score(y, scores))
+    return np.asarray(scores, dtype=float)
 
 
 def gate(
@@ -204,7 +214,19 @@ def gate(
     )
 
 
-def apply_gate(client: MlflowClient, name: str, decision: GateDecision) -> dict[str, int]:
+class Decision(Protocol):
+    """What :func:`apply_gate` needs of a gate's decision (:class:`GateDecision`, or a ranking model's)."""
+
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def candidate_version(self) -> int: ...
+
+    def tags(self) -> dict[str, str]: ...
+
+
+def apply_gate(client: MlflowClient, name: str, decision: Decision) -> dict[str, int]:
     """Record the decision as version tags and move the aliases; returns the aliases after.
 
     Call it under :func:`pitlake.registry.lock.registry_lock` together with :func:`gate`, so the

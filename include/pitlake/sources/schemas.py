@@ -56,3 +56,6 @@ SOURCES: dict[str, dict[str, str]] = {
     "bronze.customers": BRONZE_CUSTOMERS_COLUMNS,
     "bronze.products": BRONZE_PRODUCTS_COLUMNS,
 }
+
+# Sources that may change nothing on a day (a catalog): a day without rows is not a missing ingestion.
+SPARSE_SOURCES: frozenset[str] = frozenset({"bronze.products"})

@@ -7,7 +7,8 @@ categorical features get a ``(null)`` category and a one-hot encoding that group
 
 * ``logistic_regression``: the numeric features are also standardised;
 * ``random_forest``: single-threaded with a fixed ``random_state``, so a fit is deterministic for a
-  given seed and row order.
+  given seed and row order;
+* ``hist_gradient_boosting``: not one of ``train``'s candidates, the recommender's pointwise ranker.
 
 :class:`FitOutcome` holds the fitted candidates and the selected one; the fitting itself is
 :func:`pitlake.training.fit.fit_and_evaluate`.
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -91,6 +92,10 @@ def make_pipeline(name: str, numeric: list[str], categorical: list[str], seed: i
     estimator: Any
     if name == "logistic_regression":
         estimator = LogisticRegression(C=1.0, max_iter=2000)
+    elif name == "hist_gradient_boosting":  # the recommender's ranker (pitlake.training.recommend)
+        estimator = HistGradientBoostingClassifier(
+            max_iter=200, learning_rate=0.1, max_leaf_nodes=31, early_stopping=False, random_state=seed
+        )
     elif name == "random_forest":
         estimator = RandomForestClassifier(
             n_estimators=100, max_depth=10, min_samples_leaf=5, random_state=seed, n_jobs=1

@@ -342,11 +342,11 @@ def log_register_gate(
         manifest_uri=f"runs:/{run_id}/{lineage.MANIFEST_ARTIFACT}",
         notes=list(record.notes),
         model_id=model_id,
-        lineage=_lineage(settings, uc, snapshot, version, run_id, experiment_id, model_id, metrics, aliases),
+        lineage=lineage_datasets(settings, uc, snapshot, version, run_id, experiment_id, model_id, metrics, aliases),
     )
 
 
-def _lineage(settings: Settings, uc: UseCase, snapshot: Snapshot, version: int, run_id: str, experiment_id: str,
+def lineage_datasets(settings: Settings, uc: UseCase, snapshot: Snapshot, version: int, run_id: str, experiment_id: str,
              model_id: str | None, metrics: dict[str, float], aliases: dict[str, int]) -> dict[str, Any]:  # fmt: skip
     """The training job's OpenLineage datasets: the training set at its Delta version in, the model version out."""
     from pitlake.core.openlineage import MLFLOW_NAMESPACE, lineage, other_dataset, table_dataset

@@ -35,6 +35,7 @@ from pitlake.core.errors import ConfigError, InputError
 from pitlake.core.settings import Settings
 from pitlake.features import FeatureView, get_view
 from pitlake.labels.build import LABELS_TABLE
+from pitlake.labels.recommendations import RECOMMENDATION_LABELS
 from pitlake.training_set.manifest import TrainingSetManifest, manifest_dir, write_manifest
 
 if TYPE_CHECKING:
@@ -45,6 +46,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class UseCase:
+    """A question a model answers: its label spine, the feature views joined onto it, and its task.
+
+    ``spine_columns`` are carried from the spine into the training set beside the keys (such as the
+    outcome a ranking is judged by); they are not features. Views join in the order listed, each by
+    its entity keys, which may be a column an earlier view added (the recommender's
+    ``customer_category_affinity`` joins by the ``category`` that ``product_catalog`` gave the
+    candidate as of its label time). ``task`` is ``classification`` (one
+    row per question) or ``ranking`` (one row per candidate of a query: ``query`` names the query's
+    columns, and the model ranks each query's candidates by its score).
+    """
+
     name: str
     label_table: str
     label_column: str
@@ -52,6 +64,9 @@ class UseCase:
     description: str
     keys: tuple[str, ...] = ("customer_id",)
     spine_time: str = "label_time"
+    spine_columns: tuple[str, ...] = ()
+    task: str = "classification"
+    query: tuple[str, ...] = ()
 
     @property
     def table(self) -> str:
@@ -71,7 +86,24 @@ USE_CASES: dict[str, UseCase] = {
         label_column="label",
         views=("customer_activity:v1", "customer_profile:v1"),
         description="Will a customer who visits the shop buy within the next 7 days?",
-    )
+    ),
+    "product_recommendations": UseCase(
+        name="product_recommendations",
+        label_table=RECOMMENDATION_LABELS,
+        label_column="label",
+        views=(
+            "customer_activity:v1",
+            "product_popularity:v1",
+            "product_catalog:v1",
+            "customer_category_affinity:v1",
+            "customer_product_interactions:v1",
+        ),
+        description="Which products will a customer who visits the shop buy within the next 7 days?",
+        keys=("customer_id", "product_id"),
+        spine_columns=("relevant_products",),
+        task="ranking",
+        query=("customer_id", "label_time"),
+    ),
 }
 
 
@@ -233,7 +265,7 @@ def build(
     spine = (
         delta_io.read(spark, inputs[use_case.label_table]["path"], inputs[use_case.label_table]["version"])
         .where(F.col("label_date").between(F.lit(start), F.lit(end)))
-        .select(*use_case.keys, use_case.spine_time, "label_date", use_case.label_column)
+        .select(*use_case.keys, *use_case.spine_columns, use_case.spine_time, "label_date", use_case.label_column)
     )
     versions = {v.table: inputs[v.table]["version"] for v in views}
     view_inputs = feature_inputs(spark, settings, use_case, versions, as_of_write=as_of_write)

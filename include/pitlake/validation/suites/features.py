@@ -72,6 +72,7 @@ def feature_types(view: FeatureView) -> dict[str, str]:
     elif isinstance(view, SnapshotView):
         types |= {a: source[a] for a in view.attributes}
         types |= {d.name: "int" for d in view.days_since}
+        types |= {b.name: "int" for b in view.bands}
     return types
 
 
@@ -85,7 +86,7 @@ def non_negative(view: FeatureView) -> list[str]:
                 out += agg.feature_names()
         out += [r.name for r in view.ratios if r.numerator in out and r.denominator in out]
     elif isinstance(view, SnapshotView):
-        out += [d.name for d in view.days_since]
+        out += [d.name for d in view.days_since] + [b.name for b in view.bands]
     return out
 
 
