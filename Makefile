@@ -39,8 +39,9 @@ experiment: install ## run EXPERIMENT (conf/experiments/$(EXPERIMENT).yaml) on t
 
 # The demo's features are history: serve them as of the newest materialization (SERVING_CLOCK=wall: UTC now).
 SERVING_CLOCK ?= materialization
-serve: install ## serve /features and /predict with the champion on 127.0.0.1:8000 (docs at /docs; after `make demo`)
-	$(PY) -m pitlake serve --clock $(SERVING_CLOCK)
+USE_CASE ?= purchase_propensity
+serve: install ## serve the champion of USE_CASE on 127.0.0.1:8000 (/predict, or /recommend for product_recommendations)
+	$(PY) -m pitlake serve --clock $(SERVING_CLOCK) --use-case $(USE_CASE)
 
 test: install ## the test suite to run often: unit, Spark, Delta, GX, MLflow, DAG integrity, failure behaviour, engine (~19 min)
 	$(PY) -m pytest -m "not slow" --cov --cov-report=term:skip-covered $(PYTEST_ARGS)

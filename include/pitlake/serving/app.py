@@ -1,6 +1,7 @@
 """The serving app (FastAPI): the latest features of a use case's entities and the champion's predictions.
 
-``GET /health``, ``POST /features``, ``POST /predict``; OpenAPI docs at ``/docs``. Started by
+``GET /health``, ``POST /features``, ``POST /predict`` (a ranking use case, the recommender:
+``POST /recommend`` instead, :mod:`pitlake.serving.recommendations`); OpenAPI docs at ``/docs``. Started by
 ``make serve`` (``python -m pitlake serve``) on 127.0.0.1:8000 or as the compose ``serving``
 service. Requests are validated by pydantic; a bad one gets a 4xx with one line in ``detail``
 (400: malformed JSON; 422: a wrong type, an unknown feature, a missing key, more than
@@ -26,10 +27,12 @@ from pitlake.core.settings import Settings
 from pitlake.serving.champion import ChampionWatcher
 from pitlake.serving.lookup import FeatureLookup, UnknownFeatureError
 from pitlake.serving.prediction_log import PredictionLog
+from pitlake.serving.recommendations import CandidatePool
 from pitlake.serving.store import OnlineStore, StoreUnavailable, open_store
 from pitlake.training_set.build import get_use_case
 
 MAX_ENTITIES = 1000
+MAX_RECOMMENDATIONS = 100
 
 
 class FeaturesRequest(BaseModel):
@@ -45,6 +48,12 @@ class FeaturesRequest(BaseModel):
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     entities: list[dict[str, StrictStr]] = Field(min_length=1, max_length=MAX_ENTITIES)
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer_id: StrictStr = Field(min_length=1)
+    k: int = Field(default=10, ge=1, le=MAX_RECOMMENDATIONS, description="how many products to recommend")
 
 
 class FeaturesResponse(BaseModel):
@@ -195,6 +204,28 @@ def create_app(
             item["stale"] = result.stale
             results.append(item)
         return _json({"as_of": at.isoformat() + "Z", "results": results})
+
+    if uc.task == "ranking":
+        pool = CandidatePool(lookup)
+
+        @app.post("/recommend")
+        async def recommend(request: RecommendRequest) -> Response:
+            champion = watcher.current
+            if champion is None:
+                return _problem(503, f"no champion model loaded for {uc.name}: {watcher.error or 'loading'}")
+            at = now()
+            found = pool.candidates(request.customer_id, at)
+            scores = champion.score([{f: v.get(f) for f in champion.features} for v in found.vectors])
+            ranked = sorted(zip(found.products, found.categories, scores, strict=True), key=lambda t: (-t[2], t[0]))
+            items = [{"product_id": p, "category": c, "score": float(score), "rank": i}
+                     for i, (p, c, score) in enumerate(ranked[: request.k], start=1)]  # fmt: skip
+            return _json({
+                "model": champion.name, "model_version": champion.version, "customer_id": request.customer_id,
+                "as_of": at.isoformat() + "Z", "candidates": len(found.products), "from_history": found.from_history,
+                "recommendations": items,
+            })  # fmt: skip
+
+        return app
 
     @app.post("/predict", response_model=PredictResponse)
     async def predict(request: PredictRequest) -> Response:

@@ -111,30 +111,44 @@ class FeatureLookup:
     ) -> list[EntityFeatures]:
         """The features of every entity (key values in the use case's key order) at ``at`` (naive UTC),
         from ``views`` (all when None)."""
-        at_us = micros(at)
         keys = [entity_key(e) for e in entities]
         results = [EntityFeatures(e, False, False, {}, {}) for e in entities]
         wanted = list(views or self.refs)
         stored_by_view = self.store.read_views(wanted, keys)
         for ref in wanted:
-            view = self.refs[ref]
-            names = view.feature_names()
-            stored = stored_by_view[ref]
-            floor = micros(at - view.ttl) if view.ttl is not None else None
-            for key, result in zip(keys, results, strict=True):
-                row = stored.get(key)
-                if row is None:
-                    result.feature_time[ref] = None
-                    result.values.update(dict.fromkeys(names))
-                    continue
-                ft, _, encoded = row
-                result.found = True
-                result.feature_time[ref] = from_micros(ft).isoformat() + "Z"
-                if ft > at_us:  # a row from after the request's time: not known yet at ``at``
-                    result.values.update(dict.fromkeys(names))
-                elif floor is not None and ft < floor:
-                    result.stale = True
-                    result.values.update(dict.fromkeys(names))
-                else:
-                    result.values.update(zip(names, orjson.loads(encoded), strict=True))
+            self._fill(ref, stored_by_view[ref], keys, results, at)
         return results
+
+    def lookup_view(self, ref: str, entities: Sequence[tuple[str, ...]], at: datetime) -> list[EntityFeatures]:
+        """The features of view ``ref`` for ``entities`` given in *that view's* key order (a use case whose
+        views have different keys, such as the recommender's, looks each view up by its own keys)."""
+        keys = [entity_key(e) for e in entities]
+        results = [EntityFeatures(e, False, False, {}, {}) for e in entities]
+        self._fill(ref, self.store.read(ref, keys) if keys else {}, keys, results, at)
+        return results
+
+    def _fill(
+        self, ref: str, stored: dict[str, tuple[int, int, bytes]], keys: list[str], results: list[EntityFeatures],
+        at: datetime,
+    ) -> None:  # fmt: skip
+        """Put view ``ref``'s values of each key into its result, by the point-in-time and TTL rule."""
+        at_us = micros(at)
+        view = self.refs[ref]
+        names = view.feature_names()
+        floor = micros(at - view.ttl) if view.ttl is not None else None
+        for key, result in zip(keys, results, strict=True):
+            row = stored.get(key)
+            if row is None:
+                result.feature_time[ref] = None
+                result.values.update(dict.fromkeys(names))
+                continue
+            ft, _, encoded = row
+            result.found = True
+            result.feature_time[ref] = from_micros(ft).isoformat() + "Z"
+            if ft > at_us:  # a row from after the request's time: not known yet at ``at``
+                result.values.update(dict.fromkeys(names))
+            elif floor is not None and ft < floor:
+                result.stale = True
+                result.values.update(dict.fromkeys(names))
+            else:
+                result.values.update(zip(names, orjson.loads(encoded), strict=True))

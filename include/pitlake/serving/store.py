@@ -64,6 +64,10 @@ class OnlineStore(Protocol):
         """:meth:`read` of several views at once (one round trip where the store allows)."""
         ...
 
+    def keys(self, view: str) -> list[str]:
+        """Every key the store holds a row of for ``view`` (e.g. the products a catalog view lists)."""
+        ...
+
     def record_materialization(self, record: dict[str, Any]) -> None: ...
 
     def materializations(self, view: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
@@ -144,6 +148,11 @@ class SQLiteStore:
 
     def read_views(self, views: Sequence[str], keys: Sequence[str]) -> dict[str, dict[str, tuple[int, int, bytes]]]:
         return {view: self.read(view, keys) for view in views}
+
+    def keys(self, view: str) -> list[str]:
+        with self._lock, _unavailable(f"the SQLite online store {self.path}"):
+            cursor = self._db.execute("SELECT entity_key FROM features WHERE view = ? ORDER BY entity_key", (view,))
+            return [key for (key,) in cursor]
 
     def record_materialization(self, record: dict[str, Any]) -> None:
         with self._lock:
@@ -244,6 +253,12 @@ class RedisStore:
                     ft, ca, values = stored.split(b" ", 2)
                     rows[key] = (int(ft), int(ca), values)
         return out
+
+    def keys(self, view: str) -> list[str]:
+        prefix = self._key(view, "")
+        with _unavailable("the Redis online store"):
+            found = self._redis.scan_iter(match=prefix.replace("*", r"\*") + "*", count=1000)
+            return sorted(k.decode()[len(prefix) :] for k in found)
 
     def record_materialization(self, record: dict[str, Any]) -> None:
         pipe = self._redis.pipeline(transaction=True)
