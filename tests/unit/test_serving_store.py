@@ -50,6 +50,15 @@ def test_a_write_never_replaces_a_newer_row_and_a_rerun_changes_nothing(stores):
     assert store.read("other_view", ["c1"]) == {}
 
 
+def test_a_view_lists_the_keys_it_holds_and_no_other_views(stores):
+    store, _ = stores
+    store.write("products", [("p2", 1, 1, b"[0]"), ("p1", 1, 1, b"[0]")])
+    store.write("products_v2", [("p9", 1, 1, b"[0]")])  # a view whose name starts like the other's
+    store.write("pairs", [("c1\x1fp1", 1, 1, b"[0]")])
+    assert store.keys("products") == ["p1", "p2"]
+    assert store.keys("pairs") == ["c1\x1fp1"] and store.keys("nothing") == []
+
+
 def test_two_racing_materializations_leave_every_key_at_its_newest_row(stores):
     """Each key has rows with feature_time 1..20; two writers send them split at random, in shuffled
     batches, at once: whatever the interleaving, the newest row (20) is what stays."""
