@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             [table_dataset(result.table, result.delta_version)],  # none when no day could be labelled
         )
         out["validation"] = []
-        if result.delta_version is not None:
+        if result.delta_version is not None and result.dates_labelled:
             from pitlake.validation import gate
 
             out["validation"].append(

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pitlake.features import get_view
+from pitlake.training.recommend import RANKER
 
 from tests.builders import EVENTS_DDL, write_table
 
@@ -138,6 +139,18 @@ def test_labelled_candidates_come_from_the_past_and_outcomes_from_the_horizon(sp
     assert (result.rows, result.positives) == (6, 2)
 
 
+def test_a_first_day_with_visits_but_no_candidate_is_reported_not_labelled(spark, lake):
+    from pitlake.labels.build import build_labels
+
+    events = [
+        ev("c1", "purchase", "C", "2026-01-02 10:00:00", "p2"),  # nothing bought before: no candidate yet
+        ev("c2", "page_view", "C", "2026-01-20 10:00:00", "p2"),  # the horizon is observed
+    ]
+    write_table(spark, lake, "bronze.events", events, EVENTS_DDL, mode="overwrite", partition_by="event_date")
+    result = build_labels(spark, lake, date(2026, 1, 2), date(2026, 1, 2), "product_recommendations")
+    assert (result.dates_labelled, result.dates_without_rows, result.rows) == ([], ["2026-01-02"], 0)
+
+
 # --------------------------------------------------------------------------- end to end: five views, one model
 
 PRODUCTS = [f"p{i}" for i in range(8)]
@@ -233,6 +246,13 @@ def test_the_recommender_trains_on_five_views_beats_popularity_and_is_gated_on_n
     manifest = json.loads(Path(client.download_artifacts(first.run_id, "lineage/manifest.json")).read_text())
     pinned = {i["table"]: i["delta_version"] for i in manifest["inputs"]}
     assert pinned == {t: v["version"] for t, v in ts.inputs.items()}
+
+    # Rebuilt from the pins its manifest records, the training set and the ranker's metrics come back identical.
+    from pitlake.training.reproduce import reproduce
+
+    again = reproduce(spark, settings, "product_recommendations", first.model_version)
+    assert again["hash_matches"] and again["max_abs_difference"] == 0.0 and again["selected_model"] == RANKER
+    assert "ndcg_at_10" in again["metrics_reproduced"] and "baseline_ndcg_at_10" in again["metrics_reproduced"]
 
     # The same data again: the champion, re-scored on the same queries, is not beaten by the margin.
     second = train_use_case(settings, use_case="product_recommendations", training_set_id=ts.training_set_id)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,7 @@ class LabelResult:
     delta_version: int | None
     source_table: str
     source_version: int
+    dates_without_rows: list[str] = field(default_factory=list)  # labelled, but nothing to label on them
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,21 +146,28 @@ def build_labels(
         f"label_date >= '{ok[0]}' AND label_date <= '{ok[-1]}'",
         ["label_date"],
     )
-    stats = (
-        delta_io.read(spark, out, committed)
+    per_day = {
+        r["label_date"]: (int(r["rows"]), int(r["positives"] or 0))
+        for r in delta_io.read(spark, out, committed)
         .where(F.col("label_date").between(F.lit(ok[0]), F.lit(ok[-1])))
+        .groupBy("label_date")
         .agg(F.count(F.lit(1)).alias("rows"), F.sum("label").alias("positives"))
-        .first()
-    )
-    assert stats is not None
+        .collect()
+    }
+    # A day with visits but no row: the recommender's first days, before any purchase made a candidate.
+    empty = [d for d in ok if d not in per_day]
+    if empty:
+        log.warning("labels: %d day(s) with visits but no %s row (%s..%s): nothing to label yet", len(empty),
+                    spec.table, empty[0], empty[-1])  # fmt: skip
     return LabelResult(
         table=spec.table,
-        dates_labelled=[d.isoformat() for d in ok],
+        dates_labelled=[d.isoformat() for d in ok if d in per_day],
         dates_skipped_unobserved=[d.isoformat() for d in skipped],
         observed_until=until.isoformat(),
-        rows=int(stats["rows"]),
-        positives=int(stats["positives"] or 0),
+        rows=sum(n for n, _ in per_day.values()),
+        positives=sum(p for _, p in per_day.values()),
         delta_version=committed,
         source_table="bronze.events",
         source_version=version,
+        dates_without_rows=[d.isoformat() for d in empty],
     )

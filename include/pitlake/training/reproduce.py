@@ -24,12 +24,18 @@ from pitlake.core.settings import Settings
 from pitlake.lineage.manifest import InputRecord, LineageManifest
 from pitlake.registry import promote as registry
 from pitlake.training import dataset
+from pitlake.training_set.manifest import TrainingSetManifest
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 METRIC_TOLERANCE = 1e-9
 COMPARED = ("roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "f1", "precision", "recall", "threshold")
+RANKING_COMPARED = (
+    "roc_auc", "pr_auc",
+    *(f"{p}{m}_at_{k}" for p in ("", "baseline_") for m in ("ndcg", "precision", "recall", "coverage")
+      for k in (5, 10)),
+)  # fmt: skip
 
 
 def check_pins_readable(inputs: tuple[InputRecord, ...], model: str, version: int) -> None:
@@ -88,6 +94,13 @@ def reproduce(spark: SparkSession, settings: Settings, model_name: str, version:
     frame = dataset.read_training_set(settings, use_case, rebuilt)
     training = manifest.training
     what = f"rebuilt training set {rebuilt.training_set_id}"
+    if use_case.task == "ranking":  # the recommender: its ranker refit, both rankings measured again
+        from pitlake.training.recommend import BASELINE, RANKER, fit_ranker
+
+        ranked = fit_ranker(frame, use_case=use_case, features=list(training.feature_columns), seed=training.seed,
+                            what=what)  # fmt: skip
+        reproduced = ranked.metrics[RANKER] | {f"baseline_{k}": v for k, v in ranked.metrics[BASELINE].items()}
+        return _compare(manifest, model_name, version, rebuilt, pins, RANKER, reproduced, RANKING_COMPARED)
     if manifest.experiment is not None:  # an experiment's chosen trial: its estimator and params, refit
         from pitlake.training.compare import refit_chosen
 
@@ -103,14 +116,22 @@ def reproduce(spark: SparkSession, settings: Settings, model_name: str, version:
             purge=timedelta(days=training.purge_days),
             what=what,
         )
-    reproduced = outcome.metrics()
-    keys = [k for k in manifest.metrics if k in COMPARED or k.startswith("candidate.")]
+    return _compare(manifest, model_name, version, rebuilt, pins, outcome.selected.name, outcome.metrics(), COMPARED)
+
+
+def _compare(
+    manifest: LineageManifest, model_name: str, version: int, rebuilt: TrainingSetManifest, pins: dict[str, int],
+    selected: str, reproduced: dict[str, float], compared: tuple[str, ...],
+) -> dict[str, Any]:  # fmt: skip
+    """The reproduction's report; an :class:`InputError` when the refit chose another model or a metric moved."""
+    training = manifest.training
+    keys = [k for k in manifest.metrics if k in compared or k.startswith("candidate.")]
     differences = {k: abs(float(reproduced[k]) - float(manifest.metrics[k])) for k in keys if k in reproduced}
     worst = max(differences.items(), key=lambda kv: kv[1], default=("", 0.0))
-    if outcome.selected.name != training.selected or worst[1] > METRIC_TOLERANCE:
+    if selected != training.selected or worst[1] > METRIC_TOLERANCE:
         raise InputError(
             f"retraining {model_name} v{version} on the rebuilt training set does not reproduce it: selected "
-            f"{outcome.selected.name} (recorded {training.selected}), largest metric difference {worst[0]} = "
+            f"{selected} (recorded {training.selected}), largest metric difference {worst[0]} = "
             f"{worst[1]:.3g} > {METRIC_TOLERANCE}; check the code commit ({manifest.code.git_commit}) and packages"
         )
     return {
@@ -122,7 +143,7 @@ def reproduce(spark: SparkSession, settings: Settings, model_name: str, version:
         "hash_matches": True,
         "rebuilt_delta_version": rebuilt.delta_version,
         "pins": pins,
-        "selected_model": outcome.selected.name,
+        "selected_model": selected,
         "metrics_recorded": {k: manifest.metrics[k] for k in keys},
         "metrics_reproduced": {k: reproduced[k] for k in keys},
         "max_abs_difference": worst[1],
