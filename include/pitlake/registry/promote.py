@@ -21,7 +21,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from pitlake.core.errors import ConfigError, InputError, PitlakeError
 from pitlake.core.settings import Settings
 from pitlake.lineage import manifest as lineage
 from pitlake.registry import describe
+from pitlake.registry.decision import Decision, decision_tags, tag_number
 from pitlake.registry.describe import CHALLENGER, CHAMPION, HISTORY_TAG, PREVIOUS, load_manifest
 
 if TYPE_CHECKING:
@@ -73,24 +74,12 @@ class GateDecision:
         return asdict(self)
 
     def tags(self) -> dict[str, str]:
-        def num(v: float | None) -> str:
-            return "none" if v is None else f"{v:.6f}"
-
-        return {
-            "gate.outcome": "passed" if self.passed else "failed",
-            "gate.floor_passed": str(self.floor_passed).lower(),
-            "gate.reasons": " | ".join(self.reasons) if self.reasons else "all checks passed",
-            "gate.roc_auc": num(self.candidate_roc_auc),
-            "gate.pr_auc": num(self.candidate_pr_auc),
-            "gate.quality_floor": num(self.quality_floor),
-            "gate.floor_source": self.floor_source,
-            "gate.suspected_leakage": str(self.suspected_leakage).lower(),
-            "gate.champion_version": str(self.champion_version) if self.champion_version else "none",
-            "gate.champion_roc_auc": num(self.champion_roc_auc),
-            "gate.champion_pr_auc": num(self.champion_pr_auc),
-            "gate.margin": num(self.margin),
-            "gate.pr_auc_tolerance": num(self.pr_auc_tolerance),
-            "gate.decided_at": self.decided_at,
+        return decision_tags(self) | {
+            "gate.roc_auc": tag_number(self.candidate_roc_auc),
+            "gate.pr_auc": tag_number(self.candidate_pr_auc),
+            "gate.champion_roc_auc": tag_number(self.champion_roc_auc),
+            "gate.champion_pr_auc": tag_number(self.champion_pr_auc),
+            "gate.pr_auc_tolerance": tag_number(self.pr_auc_tolerance),
         }
 
 
@@ -212,18 +201,6 @@ def gate(
         pr_auc_tolerance=PR_AUC_TOLERANCE,
         decided_at=utc_now().isoformat(),
     )
-
-
-class Decision(Protocol):
-    """What :func:`apply_gate` needs of a gate's decision (:class:`GateDecision`, or a ranking model's)."""
-
-    @property
-    def passed(self) -> bool: ...
-
-    @property
-    def candidate_version(self) -> int: ...
-
-    def tags(self) -> dict[str, str]: ...
 
 
 def apply_gate(client: MlflowClient, name: str, decision: Decision) -> dict[str, int]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from pitlake.core.dates import utc_now
 from pitlake.lineage.manifest import QualityRecord
+from pitlake.registry.decision import decision_tags, tag_number
 
 MARGIN = 0.002
 
@@ -40,22 +41,10 @@ class RankingGateDecision:
         return asdict(self)
 
     def tags(self) -> dict[str, str]:
-        def num(v: float | None) -> str:
-            return "none" if v is None else f"{v:.6f}"
-
-        return {
-            "gate.outcome": "passed" if self.passed else "failed",
-            "gate.floor_passed": str(self.floor_passed).lower(),
-            "gate.reasons": " | ".join(self.reasons) if self.reasons else "all checks passed",
+        return decision_tags(self) | {
             "gate.metric": self.metric,
-            f"gate.{self.metric}": num(self.candidate_value),
-            f"gate.champion_{self.metric}": num(self.champion_value),
-            "gate.quality_floor": num(self.quality_floor),
-            "gate.floor_source": self.floor_source,
-            "gate.suspected_leakage": str(self.suspected_leakage).lower(),
-            "gate.champion_version": str(self.champion_version) if self.champion_version else "none",
-            "gate.margin": num(self.margin),
-            "gate.decided_at": self.decided_at,
+            f"gate.{self.metric}": tag_number(self.candidate_value),
+            f"gate.champion_{self.metric}": tag_number(self.champion_value),
         }
 
 
