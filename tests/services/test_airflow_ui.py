@@ -57,7 +57,7 @@ DAG_ID = "feature_pipeline"
 USER = "admin"
 CUSTOMERS = "2000"  # the demo default: every day has profile changes (the bronze_customers gate needs some)
 STARTUP_TIMEOUT_S = 240
-BACKFILL_TIMEOUT_S = 45 * 60  # three days of seven tasks, two runs at once, on 2 shared cores
+BACKFILL_TIMEOUT_S = 45 * 60  # three days of sixteen tasks, two runs at once, on 2 shared cores
 RUN_TIMEOUT_S = 720
 SCREENSHOT_COPY = os.environ.get("PITLAKE_UI_SCREENSHOT_COPY")  # e.g. docs/img/airflow_ui_run.png
 PAGES_SCREENSHOT_DIR = os.environ.get("PITLAKE_UI_PAGES_SCREENSHOT_DIR")  # e.g. docs/img: the pitlake pages'
@@ -426,7 +426,10 @@ def ui_run(browser: Any, airflow: LocalAirflow, backfilled: list[dict[str, Any]]
         done = airflow.wait_until(f"run {run_id} to finish", finished, RUN_TIMEOUT_S, interval=5)
         # The run's page in the UI: every task green.
         page.goto(f"{airflow.url}/dags/{DAG_ID}/runs/{run_id}")
-        expect(page.get_by_text("7 Task Instances")).to_be_visible()
+        from pitlake.features import VIEWS
+
+        # generate_demo_data, three ingestions, then a build and a materialization per feature view
+        expect(page.get_by_text(f"{4 + 2 * len(VIEWS)} Task Instances")).to_be_visible()
         expect(page.get_by_text("Success").first).to_be_visible()
         page.wait_for_timeout(2000)
         page.screenshot(path=str(shot), full_page=False)

@@ -185,12 +185,16 @@ def check_lineage(home: Path, results: dict[str, Any]) -> None:
     tasks = {e["job"]["name"].removeprefix("feature_pipeline."): e for e in events
              if e["eventType"] == "COMPLETE" and e["job"]["name"].startswith("feature_pipeline")}  # fmt: skip
     assert {"feature_pipeline", "generate_demo_data", "ingest_events", "ingest_customers"} <= set(tasks), sorted(tasks)
+    from pitlake.features import VIEWS
+
     jobs = {r["job"]: r for r in completed_runs(events)}
     children = {"ingest_events": "ingest_events", "ingest_customers": "ingest_customers",
-                "build_features.customer_activity": "build_customer_activity",
-                "build_features.customer_profile": "build_customer_profile",
-                "materialize.customer_activity": "materialize_customer_activity",
-                "materialize.customer_profile": "materialize_customer_profile"}  # fmt: skip
+                "ingest_products": "ingest_products"}  # fmt: skip
+    for view in VIEWS:  # one build and one materialization per view, each a child of its task
+        children |= {
+            f"build_features.{view.name}": f"build_{view.name}",
+            f"materialize.{view.name}": f"materialize_{view.name}",
+        }
     assert set(jobs) == set(children), sorted(jobs)
     for job, task in children.items():
         assert jobs[job]["parent"] == f"pitlake/feature_pipeline.{task}/{tasks[task]['run']['runId']}", job

@@ -46,7 +46,8 @@ def test_precision_recall_ndcg_and_coverage_by_hand():
     assert m["ndcg_at_2"] == pytest.approx((g2 / (1 + g2) + g2 / 1) / 2)
     assert m["coverage_at_2"] == 3 / 4
     assert m["queries"] == 3 and m["queries_with_purchases"] == 2
-    assert candidate_recall(frame, query=QUERY, label="label", relevant="relevant") == pytest.approx(2 / 3)
+    # q1's pool holds 1 of its 2 purchases, q3's its only one: recall@K can reach (1/2 + 1) / 2 at most.
+    assert candidate_recall(frame, query=QUERY, label="label", relevant="relevant") == pytest.approx((1 / 2 + 1) / 2)
 
 
 def test_top_k_orders_by_score_then_item():
@@ -89,11 +90,11 @@ def test_the_ceiling_ranks_by_expected_purchases_over_the_whole_horizon(tmp_path
         {"customer_id": ["k1", "k1"], "label_time": [T1, T1], "label_date": [day, day],
          "product_id": ["pA", "pC"], "relevant_products": [["pB"], ["pB"]]}
     )  # fmt: skip
-    m = ground_truth_ceiling(settings, frame, query=QUERY, catalog_size=3)
+    m = ground_truth_ceiling(settings, frame, query=QUERY, catalog=frozenset({"pA", "pC"}))
     assert isinstance(m, dict)
     assert m["ndcg_at_5"] == 1.0 and m["precision_at_5"] == pytest.approx(1 / 5) and m["recall_at_5"] == 1.0
-    assert m["coverage_at_5"] == 1.0  # pB, pA, pC
+    assert m["coverage_at_5"] == 1.0  # it lists pB, pA, pC: of the catalog (the candidates pA, pC), both
     (settings.landing / "ground_truth" / "date=2026-01-17" / "part-0000.jsonl").unlink()
-    assert ground_truth_ceiling(settings, frame, query=QUERY, catalog_size=3) == (
+    assert ground_truth_ceiling(settings, frame, query=QUERY, catalog=frozenset({"pA", "pC"})) == (
         f"no ground truth for 2026-01-17 in {settings.landing / 'ground_truth'}"
     )

@@ -130,3 +130,37 @@ def test_bad_recommend_requests_are_one_line_and_predict_is_not_served(client):
     response = client.post("/recommend", json={"customer": "c"})
     assert response.status_code == 422 and response.json()["detail"].count("\n") == 0
     assert client.post("/predict", json={"entities": [{"customer_id": "c"}]}).status_code == 404
+
+
+def test_no_candidate_is_an_empty_list_not_an_error(served):
+    """Two days later every feature row is past its 1-day TTL: nothing to recommend, said in one line."""
+    from datetime import timedelta
+
+    app = create_app(served[0], use_case=USE_CASE.name, clock=lambda: AS_OF + timedelta(days=2), flush_seconds=60)
+    with TestClient(app) as late:
+        response = late.post("/recommend", json={"customer_id": "c"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["candidates"], body["recommendations"]) == (0, []) and "no candidate" in body["detail"]
+
+
+def test_features_look_each_view_up_by_its_own_keys(client):
+    body = {"entities": [{"customer_id": "c", "product_id": "p3", "category": "toys"}],
+            "features": ["customer_product_interactions:count_interaction_carts_28d", "product_catalog:category",
+                         "customer_category_affinity:count_category_purchases_28d",
+                         "customer_activity:count_purchases_28d"]}  # fmt: skip
+    response = client.post("/features", json=body)
+    assert response.status_code == 200, response.text
+    [result] = response.json()["results"]
+    assert result["features"] == {
+        "customer_product_interactions:count_interaction_carts_28d": 2, "product_catalog:category": "toys",
+        "customer_category_affinity:count_category_purchases_28d": 3, "customer_activity:count_purchases_28d": 4,
+    }  # fmt: skip
+    assert result["found"] is True and result["customer_id"] == "c"
+    missing = client.post("/features", json={"entities": [{"customer_id": "c"}],
+                                              "features": ["product_catalog:price"]})  # fmt: skip
+    assert missing.status_code == 422
+    detail = "entities.0: view product_catalog needs keys ['product_id'], missing ['product_id']"
+    assert missing.json()["detail"] == detail
+    unknown = client.post("/features", json={"entities": [{"customer_id": "c", "shop": "x"}]})
+    assert unknown.status_code == 422 and "unknown keys ['shop']" in unknown.json()["detail"]

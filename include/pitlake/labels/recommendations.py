@@ -59,14 +59,17 @@ def recommendation_labels(
         (F.col("event_type") == "purchase")
         & F.col("event_date").between(F.lit(start - timedelta(days=POPULAR_DAYS)), F.lit(end - timedelta(days=1)))
     )
-    daily = bought.groupBy(F.col("event_date").alias("p_date"), "product_id", "category").count()
+    # By product alone (as product_popularity counts): a product's purchases never split over categories.
+    daily = bought.groupBy(F.col("event_date").alias("p_date"), "product_id").agg(
+        F.count(F.lit(1)).alias("count"), F.min("category").alias("category")
+    )
     days = queries.select("label_date").distinct()
     ranked = (
         days.join(
             daily, (F.col("p_date") < F.col("label_date")) & (F.col("p_date") >= F.date_sub("label_date", POPULAR_DAYS))
         )
-        .groupBy("label_date", "product_id", "category")
-        .agg(F.sum("count").alias("n"))
+        .groupBy("label_date", "product_id")
+        .agg(F.sum("count").alias("n"), F.min("category").alias("category"))
         .withColumn("rank", F.row_number().over(Window.partitionBy("label_date").orderBy(F.desc("n"), "product_id")))
         .where(F.col("rank") <= popular)
     )

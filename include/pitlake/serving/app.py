@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from pitlake.core.settings import Settings
 from pitlake.serving.champion import ChampionWatcher
-from pitlake.serving.lookup import FeatureLookup, UnknownFeatureError
+from pitlake.serving.lookup import EntityFeatures, FeatureLookup, UnknownFeatureError
 from pitlake.serving.prediction_log import PredictionLog
 from pitlake.serving.recommendations import CandidatePool
 from pitlake.serving.store import OnlineStore, StoreUnavailable, open_store
@@ -142,9 +142,36 @@ def create_app(
     async def unavailable(_: Request, err: StoreUnavailable) -> Response:
         return _problem(503, str(err))
 
+    # The recommender's views have keys of their own (customer, product, customer x category, ...): an entity
+    # names the keys of the views asked for, and each view is looked up by its own.
+    same_keys = all(tuple(v.keys) == tuple(keys) for v in lookup.views)
+    all_keys = sorted({k for v in lookup.views for k in v.keys})
+
+    def by_view_keys(entities: list[dict[str, str]], views: list[str], at: datetime) -> list[EntityFeatures] | Response:
+        merged = [EntityFeatures(tuple(e.get(k, "") for k in keys), False, False, {}, {}) for e in entities]
+        for ref in views:
+            view_keys = lookup.refs[ref].keys
+            for i, entity in enumerate(entities):
+                missing = [k for k in view_keys if k not in entity]
+                if missing:
+                    return _problem(422, f"entities.{i}: view {ref} needs keys {list(view_keys)}, missing {missing}")
+            for result, one in zip(merged, lookup.lookup_view(ref, [tuple(e[k] for k in view_keys) for e in entities],
+                                                                at), strict=True):  # fmt: skip
+                result.found |= one.found
+                result.stale |= one.stale
+                result.values.update(one.values)
+                result.feature_time.update(one.feature_time)
+        return merged
+
     def entity_tuples(entities: list[dict[str, str]]) -> list[tuple[str, ...]] | Response:
         out = []
         for i, entity in enumerate(entities):
+            if not same_keys:
+                unknown = sorted(set(entity) - set(all_keys))
+                if unknown:
+                    return _problem(422, f"entities.{i}: unknown keys {unknown}; the views' keys are {all_keys}")
+                out.append(tuple(entity.get(k, "") for k in keys))
+                continue
             if set(entity) != set(keys):
                 return _problem(422, f"entities.{i}: needs exactly the keys {list(keys)}, got {sorted(entity)}")
             out.append(tuple(entity[k] for k in keys))
@@ -194,10 +221,12 @@ def create_app(
             return _problem(422, str(err))
         views = list(dict.fromkeys(v for v, _ in wanted))
         at = now()
-        found = lookup.lookup(entities, at, views)
+        found = lookup.lookup(entities, at, views) if same_keys else by_view_keys(request.entities, views, at)
+        if isinstance(found, Response):
+            return found
         results = []
-        for entity, result in zip(entities, found, strict=True):
-            item: dict[str, Any] = dict(zip(keys, entity, strict=True))
+        for raw, result in zip(request.entities, found, strict=True):
+            item: dict[str, Any] = dict(raw)
             item["found"] = result.found
             item["features"] = {f"{v}:{f}": result.values[f] for v, f in wanted}
             item["feature_time"] = result.feature_time
@@ -215,6 +244,13 @@ def create_app(
                 return _problem(503, f"no champion model loaded for {uc.name}: {watcher.error or 'loading'}")
             at = now()
             found = pool.candidates(request.customer_id, at)
+            if not found.products:  # nothing carted, nothing sold lately (or every feature row past its TTL)
+                return _json({
+                    "model": champion.name, "model_version": champion.version, "customer_id": request.customer_id,
+                    "as_of": at.isoformat() + "Z", "candidates": 0, "from_history": 0, "recommendations": [],
+                    "detail": "no candidate: the customer carted or bought nothing in 28 days and no product sold "
+                    "in 7 days, as of the features the store holds for this time",
+                })  # fmt: skip
             scores = champion.score([{f: v.get(f) for f in champion.features} for v in found.vectors])
             ranked = sorted(zip(found.products, found.categories, scores, strict=True), key=lambda t: (-t[2], t[0]))
             items = [{"product_id": p, "category": c, "score": float(score), "rank": i}

@@ -257,7 +257,8 @@ class RedisStore:
     def keys(self, view: str) -> list[str]:
         prefix = self._key(view, "")
         with _unavailable("the Redis online store"):
-            found = self._redis.scan_iter(match=prefix.replace("*", r"\*") + "*", count=1000)
+            pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"  # the view's keys only
+            found = self._redis.scan_iter(match=pattern, count=1000)
             return sorted(k.decode()[len(prefix) :] for k in found)
 
     def record_materialization(self, record: dict[str, Any]) -> None:

@@ -89,6 +89,19 @@ def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
     return math.sqrt(max(var, 0.0))
 
 
+def separating_features(x: pd.DataFrame, numeric: list[str], y: np.ndarray) -> list[str]:
+    """A reason for each numeric feature that alone separates labels ``y`` (ROC AUC at least
+    :data:`SINGLE_FEATURE_LEAKAGE_AUC`, either direction): a sign it was computed from the outcome."""
+    reasons = []
+    for column in numeric:
+        values = x[column].fillna(-1.0).to_numpy()
+        if len(np.unique(values)) > 1:
+            auc = float(roc_auc_score(y, values))
+            if max(auc, 1 - auc) >= SINGLE_FEATURE_LEAKAGE_AUC:
+                reasons.append(f"feature {column} alone separates the evaluation labels (AUC {max(auc, 1 - auc):.4f})")
+    return reasons
+
+
 def assess_quality(settings: Settings, use_case: UseCase, frame: pd.DataFrame, outcome: FitOutcome) -> QualityRecord:
     """The quality floor and the leakage verdict for ``outcome``, fit on ``frame`` (see the module docstring)."""
     y = outcome.y_eval
@@ -96,12 +109,7 @@ def assess_quality(settings: Settings, use_case: UseCase, frame: pd.DataFrame, o
     truth = dataset.ground_truth_scores(settings, eval_rows, keys=use_case.keys)
     reasons: list[str] = []
     best = max(c.metrics["roc_auc"] for c in outcome.candidates)
-    for column in outcome.numeric:
-        values = outcome.x_eval[column].fillna(-1.0).to_numpy()
-        if len(np.unique(values)) > 1:
-            auc = float(roc_auc_score(y, values))
-            if max(auc, 1 - auc) >= SINGLE_FEATURE_LEAKAGE_AUC:
-                reasons.append(f"feature {column} alone separates the evaluation labels (AUC {max(auc, 1 - auc):.4f})")
+    reasons += separating_features(outcome.x_eval, outcome.numeric, y)
     if isinstance(truth, str):
         if best >= NO_CEILING_LEAKAGE_AUC:
             reasons.append(f"evaluation ROC AUC {best:.4f} >= {NO_CEILING_LEAKAGE_AUC} without ground truth")

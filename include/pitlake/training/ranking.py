@@ -9,7 +9,8 @@ in the candidate pool or not) and ``h`` of them in its top K:
 * Recall@K = h / R;
 * NDCG@K = DCG / IDCG, DCG = Σ 1/log2(rank + 1) over the relevant items in the top K, IDCG the same
   for an ideal list (min(K, R) relevant items first);
-* coverage@K = distinct items in any query's top K / the catalog's size.
+* coverage@K = distinct items of the catalog in any query's top K / the catalog's size (the recommender's
+  catalog: every product that was a candidate of some query).
 
 Precision, recall and NDCG average over the queries with at least one relevant item (a query
 without a purchase cannot be ranked well or badly); coverage counts every query's list.
@@ -35,10 +36,18 @@ def top_k(frame: pd.DataFrame, scores: np.ndarray, *, query: Sequence[str], item
 
 
 def metrics_of_lists(
-    lists: pd.DataFrame, relevant: pd.Series, *, query: Sequence[str], item: str, ks: Sequence[int], catalog_size: int
+    lists: pd.DataFrame,
+    relevant: pd.Series,
+    *,
+    query: Sequence[str],
+    item: str,
+    ks: Sequence[int],
+    catalog_size: int,
+    catalog: set[str] | None = None,
 ) -> dict[str, float]:
     """Metrics of recommendation ``lists`` (``query`` columns, ``item``, ``rank``) against ``relevant``: a
-    Series indexed by the query columns holding each query's relevant items (any iterable)."""
+    Series indexed by the query columns holding each query's relevant items (any iterable). With ``catalog``,
+    coverage counts only the items in it (a list that may name items outside the catalog: the ceiling's)."""
     rel = relevant.apply(lambda items: frozenset(str(i) for i in items))
     judged = rel[rel.map(len) > 0]
     out: dict[str, float] = {"queries": float(len(rel)), "queries_with_purchases": float(len(judged))}
@@ -60,7 +69,8 @@ def metrics_of_lists(
         ndcg = dcg.to_numpy() / ideal
         out[f"ndcg_at_{k}"] = float(np.mean(ndcg))
         out[f"ndcg_at_{k}_se"] = float(np.std(ndcg, ddof=1) / np.sqrt(len(ndcg))) if len(ndcg) > 1 else 0.0
-        out[f"coverage_at_{k}"] = float(inside[item].nunique() / catalog_size) if catalog_size else 0.0
+        shown = set(inside[item].astype(str)) if catalog is None else set(inside[item].astype(str)) & catalog
+        out[f"coverage_at_{k}"] = len(shown) / catalog_size if catalog_size else 0.0
     return out
 
 
@@ -82,8 +92,9 @@ def ranking_metrics(
 
 
 def candidate_recall(frame: pd.DataFrame, *, query: Sequence[str], label: str, relevant: str) -> float:
-    """The share of relevant items (over queries with any) that the candidate pool holds: recall's own ceiling."""
+    """The mean over queries with a relevant item of the share of them the query's candidate pool holds: the
+    highest Recall@K any ranking of the pool can reach."""
     per_query = frame.groupby(list(query), sort=False).agg(found=(label, "sum"), total=(relevant, "first"))
     total = per_query["total"].map(len)
     judged = total > 0
-    return float(per_query.loc[judged, "found"].sum() / total[judged].sum()) if judged.any() else 0.0
+    return float((per_query.loc[judged, "found"] / total[judged]).mean()) if judged.any() else 0.0

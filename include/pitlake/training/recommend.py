@@ -48,7 +48,7 @@ from pitlake.training import dataset, mlflow_log
 from pitlake.training.candidates import make_pipeline
 from pitlake.training.fit import EVAL_FRACTION, Holdout, holdout
 from pitlake.training.provenance import Provenance, Snapshot, build_manifest
-from pitlake.training.quality import SINGLE_FEATURE_LEAKAGE_AUC
+from pitlake.training.quality import separating_features
 from pitlake.training.ranking import KS, PRIMARY, candidate_recall, metrics_of_lists, ranking_metrics
 from pitlake.training.train import (
     TrainResult,
@@ -92,7 +92,7 @@ class RankingOutcome:
     model: Pipeline
     scores: dict[str, np.ndarray]  # per model, of the evaluation rows
     metrics: dict[str, dict[str, float]]  # per model (and "ceiling" with ground truth)
-    catalog_size: int
+    catalog: frozenset[str]  # every product that was a candidate of some query: coverage's denominator
     candidate_recall: float
     fit_seconds: float
 
@@ -111,18 +111,18 @@ def fit_ranker(frame: pd.DataFrame, *, use_case: UseCase, features: list[str], s
     model = make_pipeline(RANKER, part.numeric, part.categorical, seed).fit(part.x_train, part.y_train)
     fit_seconds = time.monotonic() - began
     scores = {BASELINE: popularity_scores(eval_frame), RANKER: model.predict_proba(part.x_eval)[:, 1]}
-    catalog = int(frame[ITEM].nunique())
+    catalog = frozenset(frame[ITEM].astype(str))
     metrics = {}
     for name, s in scores.items():
         metrics[name] = ranking_metrics(
-            eval_frame, s, query=use_case.query, item=ITEM, relevant=RELEVANT, catalog_size=catalog
+            eval_frame, s, query=use_case.query, item=ITEM, relevant=RELEVANT, catalog_size=len(catalog)
         ) | {"roc_auc": float(roc_auc_score(part.y_eval, s)), "pr_auc": float(average_precision_score(part.y_eval, s))}
     recall = candidate_recall(eval_frame, query=use_case.query, label=use_case.label_column, relevant=RELEVANT)
     return RankingOutcome(part, eval_frame, model, scores, metrics, catalog, recall, fit_seconds)
 
 
 def ground_truth_ceiling(
-    settings: Settings, eval_frame: pd.DataFrame, *, query: tuple[str, ...], catalog_size: int
+    settings: Settings, eval_frame: pd.DataFrame, *, query: tuple[str, ...], catalog: frozenset[str]
 ) -> dict[str, float] | str:
     """The metrics of the generator's own ranking of each evaluation query, or why there is none.
 
@@ -159,19 +159,14 @@ def ground_truth_ceiling(
         rows += [(*(q[c] for c in query), pid, rank) for rank, (pid, _) in enumerate(best, start=1)]
     lists = pd.DataFrame(rows, columns=[*query, ITEM, "rank"])
     relevant = queries.set_index(list(query))[RELEVANT]
-    return metrics_of_lists(lists, relevant, query=query, item=ITEM, ks=KS, catalog_size=catalog_size)
+    return metrics_of_lists(lists, relevant, query=query, item=ITEM, ks=KS, catalog_size=len(catalog),
+                            catalog=set(catalog))  # fmt: skip
 
 
 def assess_ranking(outcome: RankingOutcome, ceiling: dict[str, float] | str) -> lineage.QualityRecord:
     """The floor (the baseline's NDCG@10) and the leakage verdict of the ranker."""
     value = outcome.metrics[RANKER][PRIMARY]
-    reasons: list[str] = []
-    for column in outcome.part.numeric:
-        values = outcome.part.x_eval[column].fillna(-1.0).to_numpy()
-        if len(np.unique(values)) > 1:
-            auc = float(roc_auc_score(outcome.part.y_eval, values))
-            if max(auc, 1 - auc) >= SINGLE_FEATURE_LEAKAGE_AUC:
-                reasons.append(f"feature {column} alone separates the evaluation labels (AUC {max(auc, 1 - auc):.4f})")
+    reasons = separating_features(outcome.part.x_eval, outcome.part.numeric, outcome.part.y_eval)
     tolerance = None
     if not isinstance(ceiling, str):
         tolerance = max(MIN_LEAKAGE_TOLERANCE, 2 * ceiling[f"{PRIMARY}_se"])
@@ -204,7 +199,7 @@ def run_metrics(
     out |= {
         "lift_over_baseline": out[PRIMARY] / base if base > 0 else float("inf"),
         "candidate_recall": outcome.candidate_recall,
-        "catalog_size": float(outcome.catalog_size),
+        "catalog_size": float(len(outcome.catalog)),
         "quality_floor": quality.quality_floor,
         "train_rows": float(len(outcome.part.y_train)),
         "eval_rows": float(len(outcome.part.y_eval)),
@@ -245,7 +240,7 @@ def train_recommender(
         )
         frame = read_rows(settings, snapshot)
         outcome = fit_ranker(frame, use_case=uc, features=features, seed=seed, what=f"training set {training_set_id}")
-        ceiling = ground_truth_ceiling(settings, outcome.eval_frame, query=uc.query, catalog_size=outcome.catalog_size)
+        ceiling = ground_truth_ceiling(settings, outcome.eval_frame, query=uc.query, catalog=outcome.catalog)
         quality = assess_ranking(outcome, ceiling)
         return _log_register_gate(settings, run, snapshot, frame, outcome, ceiling, quality, provenance, seed,
                                   training_set_run_id)  # fmt: skip
@@ -329,7 +324,7 @@ def _log_register_gate(
                 scores = registry.version_scores(uc.name, champion, x_gate)
                 rescored = scores if isinstance(scores, str) else ranking_metrics(
                     outcome.eval_frame, scores, query=uc.query, item=ITEM, relevant=RELEVANT,
-                    catalog_size=outcome.catalog_size,
+                    catalog_size=len(outcome.catalog),
                 )[PRIMARY]  # fmt: skip
             decision = ranking_gate.decide(uc.name, version, PRIMARY, metrics[PRIMARY], quality, champion, rescored)
             aliases = registry.apply_gate(client, uc.name, decision)
