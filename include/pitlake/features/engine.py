@@ -42,41 +42,21 @@ through D. Older corrections are rebuilt by an operator: ``build_features --view
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pitlake.core import delta_io
 from pitlake.core.dates import day_range, day_start, utc_now
 from pitlake.core.errors import InputError
 from pitlake.core.settings import Settings
 from pitlake.features.definitions import AggregateView, Aggregation, FeatureView, SnapshotView
-from pitlake.sources.schemas import SPARSE_SOURCES
+from pitlake.features.snapshot import build_snapshot
+from pitlake.features.source import BuildResult, check_source_covers
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class BuildResult:
-    view: str
-    version: int
-    table: str
-    start: str
-    end: str
-    dates_built: list[str]
-    rows_by_date: dict[str, int]
-    delta_version: int
-    rollup_version: int | None
-    source_table: str
-    source_version: int
-    computed_at: str
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _partial(agg: Aggregation, prefix: str) -> str:
@@ -128,27 +108,6 @@ def state_column(agg: Aggregation) -> str:
     return f"last_{agg.measure}_time"
 
 
-def _check_source_covers(spark: SparkSession, path: str, table: str, end: date, job: str) -> int:
-    """The source's latest version, after checking it was ingested up to ``end`` (a source in
-    :data:`~pitlake.sources.schemas.SPARSE_SOURCES`, which may change nothing for days, only that it has rows)."""
-    from pyspark.sql import functions as F
-
-    if not delta_io.table_exists(spark, path):
-        raise InputError(f"{table} does not exist yet at {path}: run {job} for the first days before building features")
-    version = delta_io.latest_version(spark, path)
-    latest = delta_io.read(spark, path, version).agg(F.max("ingest_date")).first()[0]  # type: ignore[index]
-    if latest is not None and table in SPARSE_SOURCES:
-        if latest < end:
-            log.info("%s: no change ingested after %s; its versions as of then stand", table, latest)
-        return version
-    if latest is None or latest < end:
-        raise InputError(
-            f"{table} has no data for {end.isoformat()} (latest ingested day: {latest}): "
-            f"run `{job} --date {end.isoformat()}` first"
-        )
-    return version
-
-
 def affected_start(spark: SparkSession, settings: Settings, view: FeatureView, day: date) -> date:
     """The earliest feature day that ``day``'s ingestion changed (late data), at most the lateness window back."""
     from pyspark.sql import functions as F
@@ -198,7 +157,7 @@ def build(
     if isinstance(view, AggregateView):
         return _build_aggregate(spark, settings, view, days, written_at)
     if isinstance(view, SnapshotView):
-        return _build_snapshot(spark, settings, view, days, written_at)
+        return build_snapshot(spark, settings, view, days, written_at)
     raise TypeError(f"unsupported view type {type(view).__name__}")
 
 
@@ -209,7 +168,7 @@ def _build_aggregate(
 
     start, end = days[0], days[-1]
     source_path = settings.table_path(view.source)
-    source_version = _check_source_covers(spark, source_path, view.source, end, "ingest_events")
+    source_version = check_source_covers(spark, source_path, view.source, end, "ingest_events")
     keys = list(view.keys)
 
     table_path = settings.table_path(view.table)
@@ -389,72 +348,3 @@ def _previous_state(
         for a, n in zip(stateful, names, strict=True)
     ]
     return earlier.groupBy(*keys).agg(*lasts).where(not_null)
-
-
-def _band(value: Column, edges: tuple[float, ...]) -> Column:
-    """0 below ``edges[0]``, i in ``[edges[i-1], edges[i])``, ``len(edges)`` from the last edge; null stays null."""
-    from pyspark.sql import functions as F
-
-    out = F.lit(0)
-    for i, edge in enumerate(edges):
-        out = F.when(value >= F.lit(edge), F.lit(i + 1)).otherwise(out)
-    return F.when(value.isNull(), F.lit(None)).otherwise(out).cast("int")
-
-
-def _build_snapshot(
-    spark: SparkSession, settings: Settings, view: SnapshotView, days: list[date], computed_at: datetime
-) -> BuildResult:
-    from pyspark.sql import functions as F
-
-    start, end = days[0], days[-1]
-    source_path = settings.table_path(view.source)
-    job = "ingest_" + view.source.split(".")[-1]
-    source_version = _check_source_covers(spark, source_path, view.source, end, job)
-    keys = list(view.keys)
-    versions = delta_io.read(spark, source_path, source_version)
-    calendar = spark.createDataFrame(
-        [(d, day_start(d + timedelta(days=1))) for d in days], "feature_date date, ft timestamp"
-    )
-    valid_from, valid_to = F.col(view.valid_from), F.col(view.valid_to)
-    as_of = versions.join(
-        F.broadcast(calendar),
-        (valid_from < F.col("ft")) & (valid_to.isNull() | (valid_to >= F.col("ft"))),
-    )
-    frame = as_of.select(
-        *[F.col(k) for k in keys],
-        F.col("ft").alias("feature_time"),
-        "feature_date",
-        F.lit(computed_at).cast("timestamp").alias("computed_at"),
-        *[F.col(a) for a in view.attributes],
-        *[
-            F.datediff(F.col("feature_date"), F.to_date(F.col(d.column))).cast("int").alias(d.name)
-            for d in view.days_since
-        ],
-        *[_band(F.col(b.column), b.edges).alias(b.name) for b in view.bands],
-    )
-    table_path = settings.table_path(view.table)
-    version = delta_io.replace_where(
-        frame, table_path, f"feature_date >= '{start}' AND feature_date <= '{end}'", ["feature_date"]
-    )
-    counts = (
-        delta_io.read(spark, table_path, version)
-        .where(F.col("feature_date").between(F.lit(start), F.lit(end)))
-        .groupBy("feature_date")
-        .count()
-        .collect()
-    )
-    rows_by_date = {d.isoformat(): 0 for d in days} | {r["feature_date"].isoformat(): r["count"] for r in counts}
-    return BuildResult(
-        view=view.name,
-        version=view.version,
-        table=view.table,
-        start=start.isoformat(),
-        end=end.isoformat(),
-        dates_built=[d.isoformat() for d in days],
-        rows_by_date=rows_by_date,
-        delta_version=version,
-        rollup_version=None,
-        source_table=view.source,
-        source_version=source_version,
-        computed_at=computed_at.isoformat(),
-    )
