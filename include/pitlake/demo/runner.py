@@ -112,29 +112,15 @@ def _run_demo(settings: Settings, start: date, days: int, airflow_days: int, exp
         if code != 0:
             print(f"feature_pipeline failed for {day}: see the task log above (exit {code})")
             return code
-    print(f"== airflow dags test train_model (labels, training set, MLflow, registry) as of {end} ==", flush=True)
     logical = f"{end.isoformat()}T23:00:00+00:00"
-    code = timed(
-        "train_model (airflow dags test)",
-        _run_airflow_on_engine,
-        ["dags", "test", "train_model", logical],
-        settings,
-        False,
-    )
-    if code != 0:
-        print(f"train_model failed: see the task log above (exit {code})")
-        return code
-    print(f"== airflow dags test train_product_recommendations (the recommender) as of {end} ==", flush=True)
-    code = timed(
-        "train_product_recommendations (airflow dags test)",
-        _run_airflow_on_engine,
-        ["dags", "test", "train_product_recommendations", logical],
-        settings,
-        False,
-    )
-    if code != 0:
-        print(f"train_product_recommendations failed: see the task log above (exit {code})")
-        return code
+    for dag_id, what in (("train_model", "labels, training set, MLflow, registry"),
+                         ("train_product_recommendations", "the recommender")):  # fmt: skip
+        print(f"== airflow dags test {dag_id} ({what}) as of {end} ==", flush=True)
+        code = timed(f"{dag_id} (airflow dags test)", _run_airflow_on_engine, ["dags", "test", dag_id, logical],
+                     settings, False)  # fmt: skip
+        if code != 0:
+            print(f"{dag_id} failed: see the task log above (exit {code})")
+            return code
     if experiment:
         from pitlake.training.experiment_run import run_experiment, summary_line
 
