@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,7 @@ def test_feature_pipeline_covers_whole_days(dagbag):
     for task in dag.tasks:
         assert task.owner == "pitlake"
         assert task.on_failure_callback
+        assert task.execution_timeout == timedelta(hours=2)  # a hung try is stopped, then retried
     ingest = dag.get_task("ingest_events")
     assert ingest.retries == 2 and ingest.retry_exponential_backoff
     assert ingest._conn_id == "spark_default"

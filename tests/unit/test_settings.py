@@ -25,10 +25,25 @@ def test_environment_overrides(monkeypatch, tmp_path):
     monkeypatch.setenv("PITLAKE_HOME", str(tmp_path))
     monkeypatch.setenv("PITLAKE_SPARK_CONF", "spark.a=1, spark.b=x=y")
     monkeypatch.setenv("PITLAKE_DEMO_CUSTOMERS", "50")
+    monkeypatch.setenv("PITLAKE_TASK_TIMEOUT_MINUTES", "15")
     s = settings.load()
     assert s.home == tmp_path
     assert s.spark_conf == {"spark.a": "1", "spark.b": "x=y"}
     assert s.demo_customers == 50
+    assert s.task_timeout_minutes == 15
+
+
+def test_a_task_try_is_bounded_unless_the_bound_is_zero(monkeypatch):
+    from datetime import timedelta
+
+    from pitlake.airflow.callbacks import default_args
+
+    monkeypatch.delenv("PITLAKE_TASK_TIMEOUT_MINUTES", raising=False)
+    bounded = default_args(retries=1, retry_delay=timedelta(seconds=30), max_retry_delay=timedelta(minutes=5))
+    assert bounded["execution_timeout"] == timedelta(hours=2)
+    monkeypatch.setenv("PITLAKE_TASK_TIMEOUT_MINUTES", "0")
+    unbounded = default_args(retries=1, retry_delay=timedelta(seconds=30), max_retry_delay=timedelta(minutes=5))
+    assert unbounded["execution_timeout"] is None
 
 
 def test_bad_values_say_what_is_wrong(monkeypatch):
@@ -82,6 +97,7 @@ def test_the_local_airflow_waits_for_sqlite_locks_and_leaves_other_databases_alo
         ("PITLAKE_DEFECT_RATE", "1.5", r"^PITLAKE_DEFECT_RATE='1.5' must be a number from 0 to 1"),
         ("PITLAKE_SPARK_CONF", "spark.a=1,oops", r"^PITLAKE_SPARK_CONF entry 'oops' must be key=value"),
         ("PITLAKE_ENGINE_PORT", "99999", r"^PITLAKE_ENGINE_PORT='99999' must be a TCP port number"),
+        ("PITLAKE_TASK_TIMEOUT_MINUTES", "-5", r"^PITLAKE_TASK_TIMEOUT_MINUTES='-5' must be at least 0"),
     ],
 )
 def test_a_bad_environment_value_is_one_config_error_naming_it(monkeypatch, name, value, message):

@@ -25,7 +25,11 @@ def log_failure(context: dict[str, Any]) -> None:
 
 
 def default_args(*, retries: int, retry_delay: timedelta, max_retry_delay: timedelta, **extra: Any) -> dict[str, Any]:
-    """Every pitlake DAG's task defaults: owner, retries with exponential backoff, the failure line."""
+    """Every pitlake DAG's task defaults: owner, retries with exponential backoff, the failure line,
+    and a bound on a try's time (``PITLAKE_TASK_TIMEOUT_MINUTES``): a try that hangs is stopped and retried."""
+    from pitlake.core.settings import load
+
+    minutes = load().task_timeout_minutes
     return {
         "owner": "pitlake",
         "retries": retries,
@@ -33,5 +37,6 @@ def default_args(*, retries: int, retry_delay: timedelta, max_retry_delay: timed
         "retry_exponential_backoff": True,
         "max_retry_delay": max_retry_delay,
         "on_failure_callback": log_failure,
+        "execution_timeout": timedelta(minutes=minutes) if minutes else None,
         **extra,
     }

@@ -58,6 +58,9 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     serving_host: str = "127.0.0.1"
     serving_port: int = 8000
+    # A pitlake task still running after this many minutes is stopped and retried (0: no bound): a
+    # hung Spark job must fail the day's run with a message, not hold it forever.
+    task_timeout_minutes: int = 120
     # The serving app's clock: "wall" (UTC now) or "materialization" (the newest materialization's
     # as_of: serving a historical store, e.g. the demo's, as of the time its features are valid).
     serving_clock: str = "wall"
@@ -185,6 +188,7 @@ def load() -> Settings:
         openlineage_namespace=_env("OPENLINEAGE_NAMESPACE", "pitlake") or "pitlake",
         openlineage_disabled=(_env("OPENLINEAGE_DISABLED", "") or "").strip().lower() in ("1", "true", "yes"),
         catalog_api_url=_url("PITLAKE_CATALOG_API_URL", "http://127.0.0.1:8765"),
+        task_timeout_minutes=_int("PITLAKE_TASK_TIMEOUT_MINUTES", 120, minimum=0),
     )
 
 
