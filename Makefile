@@ -43,10 +43,10 @@ USE_CASE ?= purchase_propensity
 serve: install ## serve the champion of USE_CASE on 127.0.0.1:8000 (/predict, or /recommend for product_recommendations)
 	$(PY) -m pitlake serve --clock $(SERVING_CLOCK) --use-case $(USE_CASE)
 
-test: install ## the test suite to run often: unit, Spark, Delta, GX, MLflow, DAG integrity, failure behaviour, engine (~19 min)
+test: install ## the test suite to run often: unit, Spark, Delta, GX, MLflow, DAG integrity, failure behaviour, engine (~12 to 19 min)
 	$(PY) -m pytest -m "not slow" --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
-test-services: install ## the service tests: scheduler backfill, browser UI, Spark cluster, `airflow dags test` (~11 min)
+test-services: install ## the service tests: scheduler backfill, browser UI, Spark cluster, `airflow dags test` (~11 to 14 min)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 test-all: test test-services ## both (what CI runs: .ci/run)
