@@ -338,15 +338,10 @@ def runs(af: LocalAirflow) -> list[dict[str, Any]]:
 
 
 def create_backfill_from_the_dialog(browser: Any, af: LocalAirflow) -> int:
-    """Fill and submit the dialog as a user would; the HTTP status its request was answered.
-
-    The DAG is unpaused first (the DAG page's toggle, through its REST call): the dialog's "Unpause
-    on trigger" sends that PATCH at the same moment as the backfill's POST, and on SQLite the
-    unpause's commit fails the creation half-way (503, "Database is locked"; seen on 2 of 3 runs).
-    """
+    """Fill and submit the dialog as a user would (the DAG unpaused already, see ``backfilled``); the
+    HTTP status its request was answered."""
     from playwright.sync_api import expect
 
-    af.api("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False}, token=af.token())
     with logged_in_page(browser, af, af.home.parent / "backfill_dialog.png") as page:
         page.get_by_role("button", name="Trigger").first.click()
         dialog = page.get_by_role("dialog")
@@ -379,7 +374,6 @@ def create_backfill_through_the_api(af: LocalAirflow) -> int:
     """What the dialog posts, for a machine with no browser to drive it; the HTTP status of the post."""
     body = {"dag_id": DAG_ID, "from_date": f"{FIRST}T00:00:00Z", "to_date": f"{LAST}T00:00:00Z",
             "reprocess_behavior": "failed", "max_active_runs": 2}  # fmt: skip
-    af.api("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False}, token=af.token())
     try:
         af.api("POST", "/api/v2/backfills", body, token=af.token())
     except urllib.error.HTTPError as err:
@@ -449,6 +443,9 @@ def backfilled(airflow: LocalAirflow, chromium: Any) -> list[dict[str, Any]]:
     # Backfill creation is not supported on SQLite under concurrent access"); the DAG is now unpaused
     # before the dialog opens, and the retry stays for any other writer.
     # Postgres has neither problem. The day after the backfill is triggered with the scheduler running.
+    # Unpaused first (the DAG page's toggle, through its REST call): the dialog's "Unpause on
+    # trigger" would send that PATCH at the same moment as the backfill's POST.
+    airflow.api("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False}, token=airflow.token())
     for attempt in range(1, BACKFILL_ATTEMPTS + 1):
         if chromium is not None:
             status = create_backfill_from_the_dialog(chromium, airflow)
